@@ -1,0 +1,98 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// migrations are applied in order, each in its own transaction, and recorded
+// in schema_migrations. Never edit a shipped migration: append a new one.
+var migrations = []string{
+	// 1: the ledger, its Merkle nodes and checkpoints, metadata and tokens.
+	`CREATE TABLE ledger_entries (
+		idx  INTEGER PRIMARY KEY,
+		data BLOB NOT NULL,
+		leaf BLOB NOT NULL
+	);
+	CREATE TABLE ledger_nodes (
+		level INTEGER NOT NULL,
+		idx   INTEGER NOT NULL,
+		hash  BLOB NOT NULL,
+		PRIMARY KEY (level, idx)
+	) WITHOUT ROWID;
+	CREATE TABLE ledger_checkpoints (
+		size       INTEGER PRIMARY KEY,
+		note       BLOB NOT NULL,
+		created_ns INTEGER NOT NULL
+	);
+	CREATE TABLE meta (
+		key   TEXT PRIMARY KEY,
+		value BLOB NOT NULL
+	) WITHOUT ROWID;
+	CREATE TABLE tokens (
+		hash       BLOB PRIMARY KEY,
+		id         TEXT NOT NULL UNIQUE,
+		kind       TEXT NOT NULL,
+		created_ns INTEGER NOT NULL
+	) WITHOUT ROWID;`,
+}
+
+// SchemaVersion is the schema version this build writes.
+var SchemaVersion = len(migrations)
+
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ns INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("store: migrations table: %w", err)
+	}
+	current, err := schemaVersion(ctx, db.w)
+	if err != nil {
+		return err
+	}
+	if current > len(migrations) {
+		return fmt.Errorf("store: database schema version %d is newer than this build supports (%d)", current, len(migrations))
+	}
+	for v := current + 1; v <= len(migrations); v++ {
+		tx, err := db.w.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("store: migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_ns) VALUES (?, ?)`, v, time.Now().UnixNano()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+func (db *DB) checkSchema(ctx context.Context) error {
+	v, err := schemaVersion(ctx, db.r)
+	if err != nil {
+		return err
+	}
+	if v != len(migrations) {
+		return fmt.Errorf("store: database schema version %d, this build needs %d (start the daemon once to migrate)", v, len(migrations))
+	}
+	return nil
+}
+
+func schemaVersion(ctx context.Context, q *sql.DB) (int, error) {
+	var v sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v)
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("store: schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}

@@ -1,0 +1,348 @@
+// Package storetest is the contract every store.Store implementation must
+// pass. Call Run from the implementation's own tests.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mirroros/mirror/store"
+)
+
+// Run runs the contract suite. open must return a new, empty store each call.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, store.Store)
+	}{
+		{"an empty store has no entries, checkpoints or metadata", testEmpty},
+		{"appended entries read back byte for byte in order", testAppendRead},
+		{"appends must continue the ledger exactly", testAppendContiguous},
+		{"a failed update leaves nothing behind", testRollback},
+		{"a failed savepoint undoes only its own writes", testSavepoint},
+		{"nodes are stored once and never replaced", testNodes},
+		{"checkpoints are ordered by size and never replaced", testCheckpoints},
+		{"metadata is set and overwritten", testMeta},
+		{"tokens are found by hash only", testTokens},
+		{"a view is a consistent snapshot while writes go on", testSnapshot},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := open(t)
+			tt.fn(t, st)
+		})
+	}
+}
+
+func entry(i uint64) store.LedgerEntry {
+	data := []byte(fmt.Sprintf(`{"index":%d}`, i))
+	h := sha256.Sum256(append([]byte{0}, data...))
+	return store.LedgerEntry{Index: i, Data: data, LeafHash: h[:]}
+}
+
+func appendN(t *testing.T, st store.Store, from, n uint64) {
+	t.Helper()
+	var es []store.LedgerEntry
+	for i := from; i < from+n; i++ {
+		es = append(es, entry(i))
+	}
+	if err := st.Update(context.Background(), func(tx store.Tx) error { return tx.AppendLedgerEntries(context.Background(), es) }); err != nil {
+		t.Fatalf("append %d..%d: %v", from, from+n, err)
+	}
+}
+
+func size(t *testing.T, st store.Store) uint64 {
+	t.Helper()
+	var n uint64
+	if err := st.View(context.Background(), func(tx store.ReadTx) (err error) { n, err = tx.LedgerSize(context.Background()); return }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func testEmpty(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	err := st.View(ctx, func(tx store.ReadTx) error {
+		if n, err := tx.LedgerSize(ctx); err != nil || n != 0 {
+			return fmt.Errorf("size = %d, %v; want 0", n, err)
+		}
+		if _, err := tx.LatestCheckpoint(ctx); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("latest checkpoint: %v; want ErrNotFound", err)
+		}
+		if _, err := tx.Meta(ctx, "nothing"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("meta: %v; want ErrNotFound", err)
+		}
+		if _, err := tx.LedgerNodes(ctx, 8, 0, 1); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("nodes: %v; want ErrNotFound", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testAppendRead(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	appendN(t, st, 0, 200)
+	appendN(t, st, 200, 3)
+	if n := size(t, st); n != 203 {
+		t.Fatalf("size = %d, want 203", n)
+	}
+	var got []store.LedgerEntry
+	err := st.View(ctx, func(tx store.ReadTx) error {
+		return tx.LedgerEntries(ctx, 10, 250, func(e store.LedgerEntry) error {
+			got = append(got, store.LedgerEntry{Index: e.Index, Data: bytes.Clone(e.Data), LeafHash: bytes.Clone(e.LeafHash)})
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 193 {
+		t.Fatalf("read %d entries, want 193", len(got))
+	}
+	for i, e := range got {
+		want := entry(uint64(10 + i))
+		if e.Index != want.Index || !bytes.Equal(e.Data, want.Data) || !bytes.Equal(e.LeafHash, want.LeafHash) {
+			t.Fatalf("entry %d = %+v, want %+v", 10+i, e, want)
+		}
+	}
+}
+
+func testAppendContiguous(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	appendN(t, st, 0, 5)
+	for _, start := range []uint64{0, 4, 6} {
+		err := st.Update(ctx, func(tx store.Tx) error { return tx.AppendLedgerEntries(ctx, []store.LedgerEntry{entry(start)}) })
+		if !errors.Is(err, store.ErrConflict) {
+			t.Errorf("append at %d over size 5: %v, want ErrConflict", start, err)
+		}
+	}
+	gap := []store.LedgerEntry{entry(5), entry(7)}
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.AppendLedgerEntries(ctx, gap) }); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("append with a gap: %v, want ErrConflict", err)
+	}
+	if n := size(t, st); n != 5 {
+		t.Fatalf("size = %d after refused appends, want 5", n)
+	}
+}
+
+func testRollback(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	boom := errors.New("boom")
+	err := st.Update(ctx, func(tx store.Tx) error {
+		if err := tx.AppendLedgerEntries(ctx, []store.LedgerEntry{entry(0)}); err != nil {
+			return err
+		}
+		if err := tx.SetMeta(ctx, "k", []byte("v")); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("update: %v, want boom", err)
+	}
+	if n := size(t, st); n != 0 {
+		t.Fatalf("size = %d after rollback, want 0", n)
+	}
+}
+
+func testSavepoint(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	boom := errors.New("boom")
+	err := st.Update(ctx, func(tx store.Tx) error {
+		if err := tx.SetMeta(ctx, "kept", []byte("1")); err != nil {
+			return err
+		}
+		err := tx.Savepoint(ctx, func() error {
+			if err := tx.SetMeta(ctx, "undone", []byte("1")); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			return fmt.Errorf("savepoint returned %v, want boom", err)
+		}
+		return tx.Savepoint(ctx, func() error { return tx.SetMeta(ctx, "nested", []byte("1")) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.View(ctx, func(tx store.ReadTx) error {
+		for key, want := range map[string]bool{"kept": true, "undone": false, "nested": true} {
+			_, err := tx.Meta(ctx, key)
+			if (err == nil) != want {
+				return fmt.Errorf("meta %q present = %v, want %v", key, err == nil, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testNodes(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	h := func(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+	nodes := []store.LedgerNode{{Level: 8, Index: 0, Hash: h(1)}, {Level: 8, Index: 1, Hash: h(2)}, {Level: 16, Index: 0, Hash: h(3)}}
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutLedgerNodes(ctx, nodes) }); err != nil {
+		t.Fatal(err)
+	}
+	// The same hash again is fine; another hash is a conflict.
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutLedgerNodes(ctx, nodes[:1]) }); err != nil {
+		t.Fatalf("re-put identical node: %v", err)
+	}
+	err := st.Update(ctx, func(tx store.Tx) error {
+		return tx.PutLedgerNodes(ctx, []store.LedgerNode{{Level: 8, Index: 0, Hash: h(9)}})
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("replace node: %v, want ErrConflict", err)
+	}
+	err = st.View(ctx, func(tx store.ReadTx) error {
+		got, err := tx.LedgerNodes(ctx, 8, 0, 2)
+		if err != nil {
+			return err
+		}
+		if len(got) != 2 || !bytes.Equal(got[0], h(1)) || !bytes.Equal(got[1], h(2)) {
+			return fmt.Errorf("nodes = %x", got)
+		}
+		if _, err := tx.LedgerNodes(ctx, 8, 0, 3); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("missing node: %v, want ErrNotFound", err)
+		}
+		var all []store.LedgerNode
+		if err := tx.LedgerNodesAll(ctx, func(n store.LedgerNode) error { all = append(all, n); return nil }); err != nil {
+			return err
+		}
+		if len(all) != 3 || all[2].Level != 16 {
+			return fmt.Errorf("all nodes = %+v", all)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testCheckpoints(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	for _, size := range []uint64{5, 1, 9} {
+		cp := store.Checkpoint{Size: size, Note: []byte(fmt.Sprintf("note %d", size))}
+		if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutCheckpoint(ctx, cp) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same := store.Checkpoint{Size: 5, Note: []byte("note 5")}
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutCheckpoint(ctx, same) }); err != nil {
+		t.Fatalf("identical checkpoint again: %v", err)
+	}
+	other := store.Checkpoint{Size: 5, Note: []byte("forged")}
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutCheckpoint(ctx, other) }); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second checkpoint for size 5: %v, want ErrConflict", err)
+	}
+	var sizes []uint64
+	var latest store.Checkpoint
+	err := st.View(ctx, func(tx store.ReadTx) error {
+		if err := tx.Checkpoints(ctx, func(c store.Checkpoint) error { sizes = append(sizes, c.Size); return nil }); err != nil {
+			return err
+		}
+		var err error
+		latest, err = tx.LatestCheckpoint(ctx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sizes) != "[1 5 9]" || latest.Size != 9 || string(latest.Note) != "note 9" {
+		t.Fatalf("sizes = %v, latest = %d %q", sizes, latest.Size, latest.Note)
+	}
+}
+
+func testMeta(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	for _, v := range []string{"one", "two"} {
+		if err := st.Update(ctx, func(tx store.Tx) error { return tx.SetMeta(ctx, "k", []byte(v)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := st.View(ctx, func(tx store.ReadTx) error {
+		v, err := tx.Meta(ctx, "k")
+		if err != nil || string(v) != "two" {
+			return fmt.Errorf("meta = %q, %v", v, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testTokens(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	h := sha256.Sum256([]byte("mos_secret"))
+	tok := store.Token{Hash: h[:], ID: "owner", Kind: "owner", Created: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutToken(ctx, tok) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutToken(ctx, tok) }); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate token: %v, want ErrConflict", err)
+	}
+	err := st.View(ctx, func(tx store.ReadTx) error {
+		got, err := tx.TokenByHash(ctx, h[:])
+		if err != nil {
+			return err
+		}
+		if got.ID != "owner" || got.Kind != "owner" || !got.Created.Equal(tok.Created) {
+			return fmt.Errorf("token = %+v", got)
+		}
+		other := sha256.Sum256([]byte("mos_other"))
+		if _, err := tx.TokenByHash(ctx, other[:]); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("unknown token: %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testSnapshot(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	appendN(t, st, 0, 10)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	started := make(chan struct{})
+	var viewErr error
+	go func() {
+		defer wg.Done()
+		viewErr = st.View(ctx, func(tx store.ReadTx) error {
+			a, err := tx.LedgerSize(ctx)
+			if err != nil {
+				return err
+			}
+			close(started)
+			time.Sleep(50 * time.Millisecond)
+			b, err := tx.LedgerSize(ctx)
+			if err != nil {
+				return err
+			}
+			if a != b {
+				return fmt.Errorf("size changed inside one view: %d then %d", a, b)
+			}
+			return nil
+		})
+	}()
+	<-started
+	appendN(t, st, 10, 10)
+	wg.Wait()
+	if viewErr != nil {
+		t.Fatal(viewErr)
+	}
+}

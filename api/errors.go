@@ -1,0 +1,66 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/mirroros/mirror/kernel"
+	"github.com/mirroros/mirror/trace/ledger"
+)
+
+// Error is the body of every error response:
+// {"error":{"code":"snake_case","message":"human sentence"}}.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func errorf(status int, code, msg string) *Error { return &Error{Status: status, Code: code, Message: msg} }
+
+// toError maps errors from the planes to HTTP status and code. It is the
+// one place where that mapping lives.
+func toError(err error) *Error {
+	var e *Error
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.As(err, &mbe):
+		return errorf(http.StatusRequestEntityTooLarge, "body_too_large", err.Error())
+	case errors.Is(err, kernel.ErrUnauthorized):
+		return errorf(http.StatusUnauthorized, "unauthorized", "a valid owner token is required as Authorization: Bearer mos_…")
+	case errors.Is(err, ledger.ErrUnavailable):
+		return errorf(http.StatusServiceUnavailable, "ledger_unavailable", "the ledger cannot record, so nothing was done: "+err.Error())
+	case errors.Is(err, ledger.ErrEntryTooLarge):
+		return errorf(http.StatusRequestEntityTooLarge, "entry_too_large", err.Error())
+	case errors.Is(err, ledger.ErrInvalidEvent):
+		return errorf(http.StatusBadRequest, "invalid_event", err.Error())
+	case errors.Is(err, ledger.ErrNotFound):
+		return errorf(http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return errorf(http.StatusServiceUnavailable, "request_cancelled", "the request was cancelled before it finished")
+	default:
+		return errorf(http.StatusInternalServerError, "internal_error", "internal error; the daemon log has the details")
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *Error) {
+	if e.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="mirror"`)
+	}
+	writeJSON(w, e.Status, map[string]*Error{"error": e})
+}

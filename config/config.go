@@ -1,0 +1,215 @@
+// Package config is the kernel's configuration: a TOML file in the data
+// directory, with defaults for everything, overridden by environment and flags.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// FileName is the configuration file inside the data directory.
+const FileName = "config.toml"
+
+// Config is the kernel configuration.
+type Config struct {
+	Server Server `toml:"server"`
+	Ledger Ledger `toml:"ledger"`
+	Log    Log    `toml:"log"`
+}
+
+// Server configures the HTTP front door.
+type Server struct {
+	// Addr is the listen address. Loopback by default: the kernel holds the
+	// owner's keys and log.
+	Addr string `toml:"addr"`
+	// MaxBodyBytes limits request bodies; larger ones get 413.
+	MaxBodyBytes int64 `toml:"max_body_bytes"`
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+}
+
+// Ledger configures the trace plane's log.
+type Ledger struct {
+	// Name is the log's name; checkpoints carry the origin "mirroros/<name>".
+	// Fixed when the data directory is initialised (it names the key).
+	Name string `toml:"name"`
+	// CheckpointInterval is the least time between signed checkpoints.
+	CheckpointInterval Duration `toml:"checkpoint_interval"`
+	// MaxBatch caps the entries committed in one transaction.
+	MaxBatch int `toml:"max_batch"`
+}
+
+// Log configures the daemon's own structured log.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// Duration is a time.Duration written as a Go duration string ("1s").
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as \"1s\" or \"500ms\"", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes a duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// DefaultAddr is where the kernel listens unless told otherwise.
+const DefaultAddr = "127.0.0.1:8400"
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Server: Server{Addr: DefaultAddr, MaxBodyBytes: 1 << 20, ShutdownTimeout: Duration{10 * time.Second}},
+		Ledger: Ledger{Name: "local", CheckpointInterval: Duration{time.Second}, MaxBatch: 8192},
+		Log:    Log{Level: "info", Format: "text"},
+	}
+}
+
+// FieldError names the configuration field that is wrong.
+type FieldError struct {
+	Field  string // dotted TOML path, e.g. "server.addr"
+	Reason string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("config: %s: %s", e.Field, e.Reason) }
+
+// Validate checks every field and returns a *FieldError for the first bad one.
+func (c Config) Validate() error {
+	_, port, err := net.SplitHostPort(c.Server.Addr)
+	if err != nil || port == "" {
+		return &FieldError{"server.addr", fmt.Sprintf("%q is not host:port", c.Server.Addr)}
+	}
+	if c.Server.MaxBodyBytes < 1024 || c.Server.MaxBodyBytes > 1<<30 {
+		return &FieldError{"server.max_body_bytes", "must be between 1024 and 1073741824"}
+	}
+	if c.Server.ShutdownTimeout.Duration <= 0 {
+		return &FieldError{"server.shutdown_timeout", "must be positive"}
+	}
+	if !validName(c.Ledger.Name) {
+		return &FieldError{"ledger.name", fmt.Sprintf("%q must be 1-64 letters, digits, '.', '_' or '-'", c.Ledger.Name)}
+	}
+	if d := c.Ledger.CheckpointInterval.Duration; d < 10*time.Millisecond || d > time.Hour {
+		return &FieldError{"ledger.checkpoint_interval", "must be between 10ms and 1h"}
+	}
+	if c.Ledger.MaxBatch < 1 || c.Ledger.MaxBatch > 1<<20 {
+		return &FieldError{"ledger.max_batch", "must be between 1 and 1048576"}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return &FieldError{"log.level", fmt.Sprintf("%q must be debug, info, warn or error", c.Log.Level)}
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return &FieldError{"log.format", fmt.Sprintf("%q must be text or json", c.Log.Format)}
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Parse reads TOML over the defaults, expanding $VAR and ${VAR} from the
+// environment in string values. Unknown keys are an error, so a typo is not
+// silently ignored.
+func Parse(data []byte) (Config, error) {
+	c := Default()
+	md, err := toml.NewDecoder(bytes.NewReader([]byte(os.ExpandEnv(string(data))))).Decode(&c)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return Config{}, fmt.Errorf("config: line %d: %s", perr.Position.Line, perr.Message)
+		}
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if undec := md.Undecoded(); len(undec) > 0 {
+		keys := make([]string, len(undec))
+		for i, k := range undec {
+			keys[i] = k.String()
+		}
+		return Config{}, &FieldError{keys[0], "unknown setting (known: server.*, ledger.*, log.*; see docs/CONFIG.md)"}
+	}
+	return c, c.Validate()
+}
+
+// Load reads DATA_DIR/config.toml; a missing file means the defaults.
+func Load(dataDir string) (Config, error) {
+	data, err := os.ReadFile(filepath.Join(dataDir, FileName))
+	if errors.Is(err, os.ErrNotExist) {
+		c := Default()
+		return c, c.Validate()
+	}
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", filepath.Join(dataDir, FileName), err)
+	}
+	return c, nil
+}
+
+// Template renders a commented configuration file with the given values, as
+// written by `mirror init`.
+func Template(c Config) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `# MirrorOS kernel configuration. Every setting is optional; the values
+# below are the defaults. Environment variables ($VAR) are expanded.
+# Flags and MIRROR_* environment variables override this file.
+
+[server]
+# Listen address. Keep it on loopback unless a proxy with TLS is in front.
+addr = %q
+# Largest accepted request body in bytes; larger bodies get 413.
+max_body_bytes = %d
+# How long a graceful stop may take.
+shutdown_timeout = %q
+
+[ledger]
+# The log's name: checkpoints are signed with the origin "mirroros/<name>".
+# It names the signing key, so it is fixed once the data directory exists.
+name = %q
+# Least time between two signed checkpoints. An acknowledged entry is
+# covered by a checkpoint within about this long.
+checkpoint_interval = %q
+# Most entries committed in one transaction (one fsync).
+max_batch = %d
+
+[log]
+# debug, info, warn or error
+level = %q
+# text or json
+format = %q
+`, c.Server.Addr, c.Server.MaxBodyBytes, c.Server.ShutdownTimeout.String(),
+		c.Ledger.Name, c.Ledger.CheckpointInterval.String(), c.Ledger.MaxBatch,
+		c.Log.Level, c.Log.Format)
+	return b.String()
+}

@@ -1,0 +1,166 @@
+// Package kernel wires the planes together. System is the one place where
+// the store, the ledger and (in later planes) leases, policy and the model
+// bus meet; nothing else holds global state.
+package kernel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mirroros/mirror/config"
+	"github.com/mirroros/mirror/store"
+	"github.com/mirroros/mirror/store/sqlite"
+	"github.com/mirroros/mirror/trace/ledger"
+	"github.com/mirroros/mirror/trust/token"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Version is the kernel's version, set at build time with
+// -ldflags "-X github.com/mirroros/mirror/kernel.Version=…".
+var Version = "dev"
+
+// System is a running kernel's subsystems.
+type System struct {
+	Config   config.Config
+	DataDir  string
+	Store    store.Store
+	Ledger   *ledger.Ledger
+	Metrics  *prometheus.Registry
+	Log      *slog.Logger
+	Started  time.Time
+	InitDone *InitResult // set when Open initialised the directory
+
+	unlock func()
+	db     *sqlite.DB
+}
+
+// Open starts the kernel's subsystems on a data directory, initialising it
+// first if it is empty. It records kernel.start in the ledger; if the ledger
+// refuses to write (its integrity check failed), the system still opens, in
+// a degraded state that Health reports, so that it can be inspected.
+func Open(ctx context.Context, dataDir string, cfg config.Config, log *slog.Logger) (*System, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	unlock, err := lockDir(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &System{Config: cfg, DataDir: dataDir, Log: log, Started: time.Now(), unlock: unlock}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeStore()
+		}
+	}()
+	res, err := initLocked(ctx, dataDir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if res.Created {
+		s.InitDone = &res
+	}
+	signer, verifier, _, err := loadKeys(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if want := ledger.OriginPrefix + cfg.Ledger.Name; want != signer.Name() && cfg.Ledger.Name != config.Default().Ledger.Name {
+		log.Warn("ledger.name in the config differs from the key's name; the key's name is kept", "config", want, "key", signer.Name())
+	}
+	s.db, err = sqlite.Open(ctx, filepath.Join(dataDir, DBFile), sqlite.Options{})
+	if err != nil {
+		return nil, err
+	}
+	s.Store = s.db
+	s.Metrics = prometheus.NewRegistry()
+	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.Ledger, err = ledger.Open(ctx, s.Store, signer, verifier, ledger.Options{
+		CheckpointInterval: cfg.Ledger.CheckpointInterval.Duration,
+		MaxBatch:           cfg.Ledger.MaxBatch,
+		Logger:             log.With("plane", "trace"),
+		Registerer:         s.Metrics,
+		Progress: func(done, total uint64) {
+			if total > 1<<20 {
+				log.Info("checking the ledger", "done", done, "total", total)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	body, _ := json.Marshal(map[string]any{"version": Version, "pid": os.Getpid()})
+	if _, err := s.Ledger.Append(ctx, ledger.Event{Kind: "kernel.start", Actor: "kernel", Body: body}); err != nil {
+		log.Error("kernel.start not recorded; running degraded", "err", err.Error())
+	}
+	ok = true
+	return s, nil
+}
+
+// Close records kernel.stop, lets in-flight appends finish, signs a final
+// checkpoint and closes the store.
+func (s *System) Close(ctx context.Context) error {
+	var errs []error
+	if s.Ledger != nil {
+		body, _ := json.Marshal(map[string]any{"uptime_seconds": int64(time.Since(s.Started).Seconds())})
+		if _, err := s.Ledger.Append(ctx, ledger.Event{Kind: "kernel.stop", Actor: "kernel", Body: body}); err != nil && s.Ledger.Health().OK {
+			errs = append(errs, fmt.Errorf("record kernel.stop: %w", err))
+		}
+		if err := s.Ledger.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		s.Ledger = nil
+	}
+	errs = append(errs, s.closeStore())
+	return errors.Join(errs...)
+}
+
+func (s *System) closeStore() error {
+	var err error
+	if s.db != nil {
+		err = s.db.Close()
+		s.db = nil
+	}
+	if s.unlock != nil {
+		s.unlock()
+		s.unlock = nil
+	}
+	return err
+}
+
+// ErrUnauthorized is returned for a missing, malformed or unknown token.
+var ErrUnauthorized = errors.New("unauthorized")
+
+// Principal is who a request acts as.
+type Principal struct {
+	TokenID string
+	Kind    string // "owner"
+}
+
+// Authenticate checks a bearer token against the stored hashes.
+func (s *System) Authenticate(ctx context.Context, bearer string) (Principal, error) {
+	if !token.WellFormed(bearer) {
+		return Principal{}, ErrUnauthorized
+	}
+	var tok store.Token
+	err := s.Store.View(ctx, func(tx store.ReadTx) (err error) {
+		tok, err = tx.TokenByHash(ctx, token.Hash(bearer))
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return Principal{}, ErrUnauthorized
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	return Principal{TokenID: tok.ID, Kind: tok.Kind}, nil
+}

@@ -41,11 +41,20 @@ type System struct {
 	db     *sqlite.DB
 }
 
+// Options are the optional parts of Open.
+type Options struct {
+	Logger *slog.Logger
+	// WrapStore, if set, wraps the store the planes use (fault injection in
+	// tests, instrumentation).
+	WrapStore func(store.Store) store.Store
+}
+
 // Open starts the kernel's subsystems on a data directory, initialising it
 // first if it is empty. It records kernel.start in the ledger; if the ledger
 // refuses to write (its integrity check failed), the system still opens, in
 // a degraded state that Health reports, so that it can be inspected.
-func Open(ctx context.Context, dataDir string, cfg config.Config, log *slog.Logger) (*System, error) {
+func Open(ctx context.Context, dataDir string, cfg config.Config, opts Options) (*System, error) {
+	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -74,7 +83,7 @@ func Open(ctx context.Context, dataDir string, cfg config.Config, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	if want := ledger.OriginPrefix + cfg.Ledger.Name; want != signer.Name() && cfg.Ledger.Name != config.Default().Ledger.Name {
+	if want := ledger.OriginPrefix + cfg.Ledger.Name; want != signer.Name() {
 		log.Warn("ledger.name in the config differs from the key's name; the key's name is kept", "config", want, "key", signer.Name())
 	}
 	s.db, err = sqlite.Open(ctx, filepath.Join(dataDir, DBFile), sqlite.Options{})
@@ -82,6 +91,9 @@ func Open(ctx context.Context, dataDir string, cfg config.Config, log *slog.Logg
 		return nil, err
 	}
 	s.Store = s.db
+	if opts.WrapStore != nil {
+		s.Store = opts.WrapStore(s.db)
+	}
 	s.Metrics = prometheus.NewRegistry()
 	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.Ledger, err = ledger.Open(ctx, s.Store, signer, verifier, ledger.Options{

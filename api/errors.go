@@ -20,7 +20,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
-func errorf(status int, code, msg string) *Error { return &Error{Status: status, Code: code, Message: msg} }
+func errorf(status int, code, msg string) *Error {
+	return &Error{Status: status, Code: code, Message: msg}
+}
 
 // toError maps errors from the planes to HTTP status and code. It is the
 // one place where that mapping lives.

@@ -423,7 +423,7 @@ func (l *Ledger) commit(reqs []*request) []*request {
 	}
 
 	ctx := context.Background()
-	b := &batch{base: base, last: last, buf: make([]byte, 0, 256*n)}
+	b := &batch{base: base, last: last, buf: make([]byte, 0, 256*n), entries: make([]store.LedgerEntry, 0, n)}
 	var newRng *compact.Range
 	var cp Checkpoint
 	start := time.Now()

@@ -51,16 +51,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 		}
 		return errorf(http.StatusBadRequest, "bad_body", "could not read the body: "+err.Error())
 	}
-	var req eventRequest
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return errorf(http.StatusBadRequest, "malformed_json", "the body must be a JSON object {\"kind\",\"actor\",\"body\"}: "+err.Error())
-	}
-	if dec.More() {
-		return errorf(http.StatusBadRequest, "malformed_json", "the body must hold exactly one JSON object")
-	}
-	ev, err := externalEvent(principal(r), req)
+	ev, err := decodeEvent(principal(r), raw)
 	if err != nil {
 		return err
 	}
@@ -75,7 +66,29 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// externalEvent validates an outside event and namespaces it.
+// decodeEvent parses a POST /v1/audit/events body and turns it into the
+// event to record, validated and namespaced.
+func decodeEvent(p kernel.Principal, raw []byte) (ledger.Event, error) {
+	var req eventRequest
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return ledger.Event{}, errorf(http.StatusBadRequest, "malformed_json", "the body must be a JSON object {\"kind\",\"actor\",\"body\"}: "+err.Error())
+	}
+	if dec.More() {
+		return ledger.Event{}, errorf(http.StatusBadRequest, "malformed_json", "the body must hold exactly one JSON object")
+	}
+	ev, err := externalEvent(p, req)
+	if err != nil {
+		return ledger.Event{}, err
+	}
+	if err := ev.Validate(); err != nil {
+		return ledger.Event{}, err
+	}
+	return ev, nil
+}
+
+// externalEvent namespaces an outside event.
 func externalEvent(p kernel.Principal, req eventRequest) (ledger.Event, error) {
 	if req.Kind == "" {
 		return ledger.Event{}, errorf(http.StatusBadRequest, "invalid_event", "kind is required, e.g. \"backup.finished\"")

@@ -91,6 +91,13 @@ func validActor(s string) bool {
 	return true
 }
 
+// Validate reports whether the event can be recorded, with the error Append
+// would give.
+func (e Event) Validate() error {
+	_, err := e.prepare()
+	return err
+}
+
 // prepared is an event validated and encoded outside the sequencer, so that
 // the sequencer only concatenates bytes.
 type prepared struct {

@@ -69,6 +69,7 @@ func runKernel(ctx context.Context, dataDir string, cfg config.Config, stderr *o
 			log.Warn("listening beyond loopback: anyone who can reach this address can try tokens", "addr", cfg.Server.Addr)
 		}
 	}
+	cfg.Server.Addr = ln.Addr().String() // the real port when :0 was asked for
 	sys, err := kernel.Open(ctx, dataDir, cfg, kernel.Options{Logger: log})
 	if err != nil {
 		ln.Close()

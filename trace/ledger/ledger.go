@@ -136,6 +136,10 @@ func Open(ctx context.Context, st store.Store, signer note.Signer, verifier note
 	case errors.As(err, &verr):
 		l.refused = fmt.Errorf("%w: the stored log failed its integrity check, so nothing will be written on top of it: %v", ErrUnavailable, err)
 		l.log.Error("ledger refuses to write", "reason", err.Error())
+		// Reads still serve what is stored, so the damage can be inspected.
+		if err := st.View(ctx, func(tx store.ReadTx) (err error) { l.size, err = tx.LedgerSize(ctx); return err }); err != nil {
+			return nil, fmt.Errorf("ledger: %w", err)
+		}
 	case err != nil:
 		return nil, fmt.Errorf("ledger: integrity check: %w", err)
 	default:

@@ -118,7 +118,7 @@ func (l *Ledger) ReadTile(ctx context.Context, t Tile) ([]byte, error) {
 		avail = size
 	}
 	first := t.Index * TileWidth
-	if t.Index > (1<<64-1)/TileWidth || first+uint64(t.Width) > avail {
+	if t.Index > (1<<64-1)/TileWidth || uint64(t.Width) > avail || first > avail-uint64(t.Width) {
 		return nil, fmt.Errorf("%s: %w (size %d)", t.Path(), ErrNotFound, size)
 	}
 	var out []byte

@@ -71,10 +71,10 @@ func signCheckpoint(s note.Signer, size uint64, root []byte) (Checkpoint, error)
 func OpenCheckpoint(msg []byte, v note.Verifier) (Checkpoint, error) {
 	n, err := note.Open(msg, note.VerifierList(v))
 	if err != nil {
-		var unknown *note.UnknownVerifierError
+		var unverified *note.UnverifiedNoteError
 		switch {
-		case errors.As(err, &unknown):
-			return Checkpoint{}, fmt.Errorf("checkpoint is not signed by %s (signed by %s)", v.Name(), unknown.Name)
+		case errors.As(err, &unverified):
+			return Checkpoint{}, fmt.Errorf("checkpoint is not signed by %s: forged, or signed with another key", v.Name())
 		case err.Error() == "malformed note":
 			return Checkpoint{}, errors.New("checkpoint is not a well-formed signed note")
 		}

@@ -69,6 +69,10 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText writes a duration string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
+// DefaultCheckpointInterval keeps an acknowledged entry's wait for a
+// covering checkpoint, commit included, under one second.
+const DefaultCheckpointInterval = 900 * time.Millisecond
+
 // DefaultAddr is where the kernel listens unless told otherwise.
 const DefaultAddr = "127.0.0.1:8400"
 
@@ -76,7 +80,7 @@ const DefaultAddr = "127.0.0.1:8400"
 func Default() Config {
 	return Config{
 		Server: Server{Addr: DefaultAddr, MaxBodyBytes: 1 << 20, ShutdownTimeout: Duration{10 * time.Second}},
-		Ledger: Ledger{Name: "local", CheckpointInterval: Duration{time.Second}, MaxBatch: 8192},
+		Ledger: Ledger{Name: "local", CheckpointInterval: Duration{DefaultCheckpointInterval}, MaxBatch: 8192},
 		Log:    Log{Level: "info", Format: "text"},
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestTemplateParsesBackToTheSameConfig(t *testing.T) {
@@ -27,7 +26,7 @@ func TestParseExpandsEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Server.Addr != "127.0.0.1:9999" || c.Ledger.CheckpointInterval.Duration != time.Second {
+	if c.Server.Addr != "127.0.0.1:9999" || c.Ledger.CheckpointInterval.Duration != DefaultCheckpointInterval {
 		t.Fatalf("config = %+v", c)
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 
 	"github.com/mirroros/mirror/store"
@@ -84,27 +86,55 @@ func (v *verifier) visit(id compact.NodeID, h []byte) {
 
 // add feeds entry i. recorded is the leaf hash stored beside it, if any.
 func (v *verifier) add(i uint64, data, recorded []byte) error {
+	if err := v.expect(i); err != nil {
+		return err
+	}
+	leaf := make([]byte, 0, sha256.Size)
+	leaf, err := checkEntry(i, data, recorded, leaf)
+	if err != nil {
+		return err
+	}
+	return v.extend(leaf)
+}
+
+// expect checks that entry i is the next one.
+func (v *verifier) expect(i uint64) error {
 	if i != v.rng.End() {
 		return entryErr(v.rng.End(), "missing (the next stored entry is %d)", i)
 	}
+	return nil
+}
+
+// checkEntry checks what can be checked of entry i on its own and appends
+// its leaf hash to dst. It is safe to run on many entries in parallel.
+func checkEntry(i uint64, data, recorded, dst []byte) ([]byte, error) {
 	if len(data) > MaxEntrySize {
-		return entryErr(i, "%d bytes, over the %d-byte limit", len(data), MaxEntrySize)
+		return dst, entryErr(i, "%d bytes, over the %d-byte limit", len(data), MaxEntrySize)
 	}
-	leaf := hasher.HashLeaf(data)
+	h := sha256.New()
+	h.Write([]byte{0})
+	h.Write(data)
+	dst = h.Sum(dst)
+	leaf := dst[len(dst)-sha256.Size:]
 	if recorded != nil && !bytes.Equal(leaf, recorded) {
-		return entryErr(i, "stored bytes hash to %s but the recorded leaf hash is %s: the entry bytes were changed",
+		return dst, entryErr(i, "stored bytes hash to %s but the recorded leaf hash is %s: the entry bytes were changed",
 			b64(leaf), b64(recorded))
 	}
 	if !json.Valid(data) {
-		return entryErr(i, "stored bytes are not valid JSON")
+		return dst, entryErr(i, "stored bytes are not valid JSON")
 	}
 	idx, ok := entryIndex(data)
 	if !ok {
-		return entryErr(i, "entry has no readable index field")
+		return dst, entryErr(i, "entry has no readable index field")
 	}
 	if idx != i {
-		return entryErr(i, "its index field says %d: entries were moved or swapped", idx)
+		return dst, entryErr(i, "its index field says %d: entries were moved or swapped", idx)
 	}
+	return dst, nil
+}
+
+// extend adds the next leaf to the tree and checks the checkpoints it reaches.
+func (v *verifier) extend(leaf []byte) error {
 	if err := v.rng.Append(leaf, v.visit); err != nil {
 		return err
 	}
@@ -228,20 +258,8 @@ func VerifyStore(ctx context.Context, tx store.ReadTx, nv note.Verifier, opts Ve
 		return Report{}, err
 	}
 	v := newVerifier(cps, opts.Against)
-	const page = 1 << 14
-	for from := uint64(0); from < total; from += page {
-		if err := ctx.Err(); err != nil {
-			return Report{}, err
-		}
-		err := tx.LedgerEntries(ctx, from, min(from+page, total), func(e store.LedgerEntry) error {
-			return v.add(e.Index, e.Data, e.LeafHash)
-		})
-		if err != nil {
-			return Report{}, err
-		}
-		if opts.Progress != nil && (from/page)%(progressEvery/page+1) == 0 {
-			opts.Progress(v.rng.End(), total)
-		}
+	if err := verifyEntries(ctx, tx, v, total, opts.Progress); err != nil {
+		return Report{}, err
 	}
 	if v.rng.End() != total {
 		return Report{}, entryErr(v.rng.End(), "missing (the log claims %d entries)", total)
@@ -344,3 +362,135 @@ func VerifyExport(r io.Reader, nv note.Verifier, opts VerifyOptions) (Report, er
 }
 
 func b64(h []byte) string { return base64.StdEncoding.EncodeToString(h) }
+
+// vchunk is a run of consecutive stored entries on its way through the
+// verification pipeline.
+type vchunk struct {
+	index    []uint64
+	off      []int  // entry k is buf[off[k]:off[k+1]]
+	buf      []byte // entry bytes
+	recorded []byte // recorded leaf hashes, 32 bytes each
+	leaves   []byte // recomputed leaf hashes, 32 bytes each
+	errAt    int    // first entry that failed checkEntry, or -1
+	err      error
+	readErr  error
+	done     chan struct{}
+}
+
+const chunkEntries = 4096
+
+// verifyEntries streams the stored entries through a pipeline: one
+// goroutine reads them from the store, workers hash and check each entry in
+// parallel, and this goroutine extends the tree in order.
+func verifyEntries(parent context.Context, tx store.ReadTx, v *verifier, total uint64, progress func(done, total uint64)) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	work := make(chan *vchunk, 4)
+	ordered := make(chan *vchunk, 8)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		defer close(work)
+		defer close(ordered)
+		c := newChunk()
+		send := func() bool {
+			select {
+			case ordered <- c:
+			case <-ctx.Done():
+				return false
+			}
+			select {
+			case work <- c:
+			case <-ctx.Done():
+				return false
+			}
+			c = newChunk()
+			return true
+		}
+		const page = 1 << 14
+		for from := uint64(0); from < total; from += page {
+			err := tx.LedgerEntries(ctx, from, min(from+page, total), func(e store.LedgerEntry) error {
+				c.index = append(c.index, e.Index)
+				c.buf = append(c.buf, e.Data...)
+				c.off = append(c.off, len(c.buf))
+				if len(e.LeafHash) == sha256.Size {
+					c.recorded = append(c.recorded, e.LeafHash...)
+				} else {
+					c.recorded = append(c.recorded, make([]byte, sha256.Size)...)
+				}
+				if len(c.index) == chunkEntries && !send() {
+					return ctx.Err()
+				}
+				return nil
+			})
+			if err != nil {
+				c.readErr = err
+				send()
+				return
+			}
+		}
+		if len(c.index) > 0 {
+			send()
+		}
+	}()
+	workers := max(1, runtime.GOMAXPROCS(0))
+	for w := 0; w < workers; w++ {
+		go func() {
+			for c := range work {
+				c.leaves = make([]byte, 0, sha256.Size*len(c.index))
+				for k, i := range c.index {
+					var err error
+					c.leaves, err = checkEntry(i, c.buf[c.off[k]:c.off[k+1]], c.recorded[sha256.Size*k:sha256.Size*(k+1)], c.leaves)
+					if err != nil && c.err == nil {
+						c.errAt, c.err = k, err
+					}
+				}
+				close(c.done)
+			}
+		}()
+	}
+	var err error
+	for c := range ordered {
+		<-c.done
+		if err = verifyChunk(v, c); err != nil {
+			break
+		}
+		if progress != nil && v.rng.End()%progressEvery < uint64(len(c.index)) {
+			progress(v.rng.End(), total)
+		}
+	}
+	cancel()
+	for range ordered { // let the reader finish before tx is used again
+	}
+	<-readerDone
+	if err == nil {
+		err = parent.Err()
+	}
+	return err
+}
+
+func newChunk() *vchunk {
+	return &vchunk{
+		index:    make([]uint64, 0, chunkEntries),
+		off:      append(make([]int, 0, chunkEntries+1), 0),
+		buf:      make([]byte, 0, 256*chunkEntries),
+		recorded: make([]byte, 0, sha256.Size*chunkEntries),
+		errAt:    -1,
+		done:     make(chan struct{}),
+	}
+}
+
+func verifyChunk(v *verifier, c *vchunk) error {
+	for k, i := range c.index {
+		if err := v.expect(i); err != nil {
+			return err
+		}
+		if k == c.errAt {
+			return c.err
+		}
+		if err := v.extend(c.leaves[sha256.Size*k : sha256.Size*(k+1)]); err != nil {
+			return err
+		}
+	}
+	return c.readErr
+}

@@ -65,7 +65,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	pragmas := []string{"busy_timeout(10000)", "foreign_keys(ON)"}
 	if !opts.ReadOnly {
-		pragmas = append(pragmas, "journal_mode(WAL)", "synchronous(FULL)")
+		pragmas = append(pragmas, "journal_mode(WAL)", "synchronous(FULL)", "wal_autocheckpoint(16384)")
 	}
 	dsn := func(extra url.Values) string {
 		q := url.Values{}

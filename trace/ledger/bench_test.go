@@ -90,7 +90,7 @@ func BenchmarkBaselineSQLiteGroupCommit(b *testing.B) {
 	for _, w := range []int{1, 64, 1024} {
 		b.Run(fmt.Sprintf("writers=%d", w), func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "bare.db")
-			db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+			db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint(16384)&_txlock=immediate")
 			if err != nil {
 				b.Fatal(err)
 			}

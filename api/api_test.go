@@ -102,11 +102,18 @@ func (e *env) post(kind string, body string) (uint64, []byte) {
 	if resp.StatusCode != http.StatusCreated {
 		e.t.Fatalf("post event: %d %s", resp.StatusCode, b)
 	}
+	return decodeReceipt(e.t, b)
+}
+
+func decodeReceipt(t *testing.T, b []byte) (uint64, []byte) {
+	t.Helper()
 	var r struct {
 		Index    uint64 `json:"index"`
 		LeafHash string `json:"leaf_hash"`
 	}
-	json.Unmarshal(b, &r)
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("receipt %s: %v", b, err)
+	}
 	leaf, _ := base64.StdEncoding.DecodeString(r.LeafHash)
 	return r.Index, leaf
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/mirroros/mirror/trace/ledger"
 )
 
 // FileName is the configuration file inside the data directory.
@@ -128,17 +129,7 @@ func (c Config) Validate() error {
 }
 
 func validName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
+	return len(s) <= 64 && ledger.ValidOrigin(ledger.OriginPrefix+s)
 }
 
 // Parse reads TOML over the defaults, expanding $VAR and ${VAR} from the

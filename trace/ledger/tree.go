@@ -112,18 +112,16 @@ func rootOf(r *compact.Range) ([]byte, error) {
 
 func inclusionProof(ctx context.Context, tx store.ReadTx, index, size uint64) ([][]byte, error) {
 	nodes, err := proof.Inclusion(index, size)
-	if err != nil {
-		return nil, err
-	}
-	hs, err := nodeHashes(ctx, tx, nodes.IDs)
-	if err != nil {
-		return nil, err
-	}
-	return nodes.Rehash(hs, hasher.HashChildren)
+	return buildProof(ctx, tx, nodes, err)
 }
 
 func consistencyProof(ctx context.Context, tx store.ReadTx, from, to uint64) ([][]byte, error) {
 	nodes, err := proof.Consistency(from, to)
+	return buildProof(ctx, tx, nodes, err)
+}
+
+// buildProof reads the nodes a proof needs and folds them into its hashes.
+func buildProof(ctx context.Context, tx store.ReadTx, nodes proof.Nodes, err error) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}

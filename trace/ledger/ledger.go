@@ -340,48 +340,45 @@ func (l *Ledger) run() {
 	cpTimer.Stop()
 	defer probe.Stop()
 	for {
-		if draining {
-			// Take what was queued before Close, then finish.
-			for len(pending) < l.opts.MaxBatch {
-				select {
-				case r := <-l.reqs:
-					pending = append(pending, r)
-					continue
-				default:
-				}
-				break
-			}
-			if len(pending) > 0 {
-				pending = l.commit(pending)
+		if len(pending) == 0 && !draining {
+			select {
+			case r := <-l.reqs:
+				pending = append(pending, r)
+			case <-cpTimer.C:
+				l.checkpointOnly()
+				l.armCheckpoint(cpTimer)
 				continue
+			case <-probe.C:
+				l.probe()
+				l.armCheckpoint(cpTimer)
+				continue
+			case <-l.closing:
+				draining = true // take what was queued before Close, then finish
 			}
-			l.finalCheckpoint()
-			return
 		}
-		select {
-		case r := <-l.reqs:
-			pending = append(pending, r)
-			n := len(r.events) + 1
-		fill:
-			for n < l.opts.MaxBatch {
-				select {
-				case r := <-l.reqs:
-					pending = append(pending, r)
-					n += len(r.events) + 1
-				default:
-					break fill
-				}
+		// Take whatever else is queued, up to a batch.
+		n := 0
+		for _, r := range pending {
+			n += max(len(r.events), 1)
+		}
+	fill:
+		for n < l.opts.MaxBatch {
+			select {
+			case r := <-l.reqs:
+				pending = append(pending, r)
+				n += max(len(r.events), 1)
+			default:
+				break fill
 			}
+		}
+		if len(pending) > 0 {
 			pending = l.commit(pending)
 			l.armCheckpoint(cpTimer)
-		case <-cpTimer.C:
-			l.checkpointOnly()
-			l.armCheckpoint(cpTimer)
-		case <-probe.C:
-			l.probe()
-			l.armCheckpoint(cpTimer)
-		case <-l.closing:
-			draining = true
+			continue
+		}
+		if draining {
+			l.finalCheckpoint()
+			return
 		}
 	}
 }

@@ -372,3 +372,28 @@ func TestOpenRefusesAKeyPairThatDoesNotMatch(t *testing.T) {
 		t.Fatal("opened with a verifier of another key")
 	}
 }
+
+func TestAppendsBeyondOneBatchAreAllCommittedWithoutNewArrivals(t *testing.T) {
+	f := newFixture(t, Options{MaxBatch: 2})
+	const n = 25
+	done := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			_, err := f.l.Append(context.Background(), ev(i))
+			done <- err
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d appends still waiting: requests left over from a full batch were not committed", n-i, n)
+		}
+	}
+	if f.l.Size() != n {
+		t.Fatalf("size %d, want %d", f.l.Size(), n)
+	}
+}

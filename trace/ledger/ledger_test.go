@@ -374,14 +374,20 @@ func TestOpenRefusesAKeyPairThatDoesNotMatch(t *testing.T) {
 }
 
 func TestAppendsBeyondOneBatchAreAllCommittedWithoutNewArrivals(t *testing.T) {
-	f := newFixture(t, Options{MaxBatch: 2})
-	const n = 25
+	f := newFixture(t, Options{MaxBatch: 8})
+	const n = 40
 	done := make(chan error, n)
+	total := 0
 	for i := 0; i < n; i++ {
-		go func(i int) {
-			_, err := f.l.Append(context.Background(), ev(i))
+		evs := []Event{ev(i)}
+		if i%4 == 3 { // a request that does not fit beside others in one batch
+			evs = []Event{ev(i), ev(i), ev(i), ev(i), ev(i), ev(i), ev(i)}
+		}
+		total += len(evs)
+		go func() {
+			_, err := f.l.Append(context.Background(), evs...)
 			done <- err
-		}(i)
+		}()
 	}
 	for i := 0; i < n; i++ {
 		select {
@@ -393,7 +399,7 @@ func TestAppendsBeyondOneBatchAreAllCommittedWithoutNewArrivals(t *testing.T) {
 			t.Fatalf("%d of %d appends still waiting: requests left over from a full batch were not committed", n-i, n)
 		}
 	}
-	if f.l.Size() != n {
-		t.Fatalf("size %d, want %d", f.l.Size(), n)
+	if f.l.Size() != uint64(total) {
+		t.Fatalf("size %d, want %d", f.l.Size(), total)
 	}
 }

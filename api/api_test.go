@@ -164,6 +164,11 @@ func TestPostedEventIsStoredNamespacedAndServedByteForByte(t *testing.T) {
 	if entry.Kind != "event.backup.finished" || entry.Actor != "owner/script" || string(entry.Body) != `{"files":12,"ok":true}` {
 		t.Fatalf("entry = %+v", entry)
 	}
+	// A null body is the same as none.
+	resp, b = e.do("POST", "/v1/audit/events", `{"kind":"no.body","body":null}`, true)
+	if resp.StatusCode != 201 {
+		t.Fatalf("null body: %d %s", resp.StatusCode, b)
+	}
 	// A kind already in the namespace is kept as is.
 	j, _ := e.post("event.deploy", `{}`)
 	_, b = e.do("GET", fmt.Sprintf("/v1/audit/entries/%d", j), "", true)

@@ -105,12 +105,14 @@ func externalEvent(p kernel.Principal, req eventRequest) (ledger.Event, error) {
 	if req.Actor != "" {
 		actor += "/" + req.Actor
 	}
-	if len(req.Body) > 0 {
-		if t := bytes.TrimSpace(req.Body); len(t) == 0 || t[0] != '{' {
-			return ledger.Event{}, errorf(http.StatusBadRequest, "invalid_event", "body must be a JSON object")
-		}
+	body := bytes.TrimSpace(req.Body)
+	if bytes.Equal(body, []byte("null")) {
+		body = nil // the same as leaving it out: {}
 	}
-	return ledger.Event{Kind: kind, Actor: actor, Body: req.Body}, nil
+	if len(body) > 0 && body[0] != '{' {
+		return ledger.Event{}, errorf(http.StatusBadRequest, "invalid_event", "body must be a JSON object")
+	}
+	return ledger.Event{Kind: kind, Actor: actor, Body: body}, nil
 }
 
 func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) error {

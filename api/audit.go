@@ -14,6 +14,7 @@ import (
 
 	"github.com/mirroros/mirror/kernel"
 	"github.com/mirroros/mirror/trace/ledger"
+	"github.com/mirroros/mirror/trust/policy"
 )
 
 // MaxEventBody is the largest accepted POST /v1/audit/events body: an entry
@@ -43,6 +44,9 @@ type eventResponse struct {
 // put under "event." and its actor under the authenticated principal, so an
 // outside program can never write as the kernel or another plane.
 func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) error {
+	if err := need(r, "audit:write"); err != nil {
+		return err
+	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxEventBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -101,7 +105,7 @@ func externalEvent(p kernel.Principal, req eventRequest) (ledger.Event, error) {
 		return ledger.Event{}, errorf(http.StatusBadRequest, "invalid_event",
 			fmt.Sprintf("kind %q must be dot-separated segments of a-z, 0-9, _ and - (at most %d bytes with the event. prefix)", req.Kind, ledger.MaxKindLen))
 	}
-	actor := p.Kind
+	actor := p.Name()
 	if req.Actor != "" {
 		actor += "/" + req.Actor
 	}
@@ -116,6 +120,9 @@ func externalEvent(p kernel.Principal, req eventRequest) (ledger.Event, error) {
 }
 
 func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) error {
+	if err := need(r, "audit:read"); err != nil {
+		return err
+	}
 	i, err := parseUint(r.PathValue("index"), "index")
 	if err != nil {
 		return err
@@ -133,6 +140,9 @@ func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) error {
 // listEntries streams a page of entries as JSON Lines, each line the exact
 // stored bytes. The X-Ledger-Size header tells where the log ends.
 func (s *Server) listEntries(w http.ResponseWriter, r *http.Request) error {
+	if err := need(r, "audit:read"); err != nil {
+		return err
+	}
 	q := r.URL.Query()
 	from, err := optUint(q.Get("from"), "from", 0)
 	if err != nil {
@@ -197,6 +207,9 @@ func (s *Server) defaultSize() uint64 {
 }
 
 func (s *Server) inclusion(w http.ResponseWriter, r *http.Request) error {
+	if err := need(r, "audit:read"); err != nil {
+		return err
+	}
 	q := r.URL.Query()
 	if q.Get("index") == "" {
 		return errorf(http.StatusBadRequest, "invalid_parameter", "index is required")
@@ -221,6 +234,9 @@ func (s *Server) inclusion(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) consistency(w http.ResponseWriter, r *http.Request) error {
+	if err := need(r, "audit:read"); err != nil {
+		return err
+	}
 	q := r.URL.Query()
 	if q.Get("from") == "" {
 		return errorf(http.StatusBadRequest, "invalid_parameter", "from is required")
@@ -260,8 +276,12 @@ func (s *Server) tile(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "not_found", err.Error())
 	}
 	if t.Entries {
-		if _, err := s.sys.Authenticate(r.Context(), bearer(r)); err != nil {
+		p, err := s.sys.Authenticate(r.Context(), bearer(r))
+		if err != nil {
 			return err
+		}
+		if !policy.ScopesCover(p.Lease.Scopes, "audit:read") {
+			return errorf(http.StatusForbidden, "forbidden", fmt.Sprintf("lease %s has no scope covering audit:read", p.Name()))
 		}
 	}
 	data, err := s.sys.Ledger.ReadTile(r.Context(), t)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mirroros/mirror/kernel"
 	"github.com/mirroros/mirror/trace/ledger"
+	"github.com/mirroros/mirror/trust/lease"
 )
 
 // Error is the body of every error response:
@@ -29,13 +30,29 @@ func errorf(status int, code, msg string) *Error {
 func toError(err error) *Error {
 	var e *Error
 	var mbe *http.MaxBytesError
+	var attn *lease.AttenuationError
+	var budget *lease.BudgetError
 	switch {
 	case errors.As(err, &e):
 		return e
 	case errors.As(err, &mbe):
 		return errorf(http.StatusRequestEntityTooLarge, "body_too_large", err.Error())
 	case errors.Is(err, kernel.ErrUnauthorized):
-		return errorf(http.StatusUnauthorized, "unauthorized", "a valid owner token is required as Authorization: Bearer mos_…")
+		msg := "a valid lease token is required as Authorization: Bearer mos_…"
+		if err != kernel.ErrUnauthorized {
+			msg = err.Error() // says why: revoked, expired, not yet valid
+		}
+		return errorf(http.StatusUnauthorized, "unauthorized", msg)
+	case errors.As(err, &attn):
+		return errorf(http.StatusForbidden, "attenuation", attn.Reason)
+	case errors.As(err, &budget):
+		return errorf(http.StatusPaymentRequired, "budget_exceeded", budget.Error())
+	case errors.Is(err, lease.ErrForbidden):
+		return errorf(http.StatusForbidden, "forbidden", err.Error())
+	case errors.Is(err, lease.ErrNotFound):
+		return errorf(http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, lease.ErrInvalid):
+		return errorf(http.StatusBadRequest, "invalid_request", err.Error())
 	case errors.Is(err, ledger.ErrUnavailable):
 		return errorf(http.StatusServiceUnavailable, "ledger_unavailable", "the ledger cannot record, so nothing was done: "+err.Error())
 	case errors.Is(err, ledger.ErrEntryTooLarge):

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/mirroros/mirror/kernel"
+	"github.com/mirroros/mirror/store"
 	"github.com/mirroros/mirror/trace/ledger"
 )
 
@@ -26,7 +27,7 @@ func FuzzDecodeEvent(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	p := kernel.Principal{TokenID: "tok_test", Kind: "owner"}
+	p := kernel.Principal{Lease: store.Lease{ID: "lse_root", Name: "owner", Scopes: []string{"*"}}}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		ev, err := decodeEvent(p, raw)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/mirroros/mirror/store"
 	"github.com/mirroros/mirror/store/sqlite"
 	"github.com/mirroros/mirror/trace/ledger"
+	"github.com/mirroros/mirror/trust/lease"
 	"github.com/mirroros/mirror/trust/token"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -128,6 +129,12 @@ func initLocked(ctx context.Context, dataDir string, cfg config.Config) (InitRes
 	err = l.Commit(ctx, func(tx *ledger.Tx) error {
 		now := time.Now().UTC()
 		if err := tx.Store().PutToken(ctx, store.Token{Hash: token.Hash(tok), ID: token.ID(tok), Kind: "owner", Created: now}); err != nil {
+			return err
+		}
+		// The owner token is the root lease: every other lease descends from it.
+		root := store.Lease{ID: lease.RootID, Name: "owner", Scopes: []string{"*"}, TokenHash: token.Hash(tok),
+			NotBefore: now, BudgetMicros: -1, BudgetTokens: -1, State: lease.Active, Created: now}
+		if err := tx.Store().PutLease(ctx, root); err != nil {
 			return err
 		}
 		if err := tx.Store().SetMeta(ctx, metaInitialized, []byte(now.Format(time.RFC3339Nano))); err != nil {

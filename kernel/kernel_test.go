@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mirroros/mirror/config"
+	"github.com/mirroros/mirror/trust/lease"
 	"github.com/mirroros/mirror/trust/token"
 )
 
@@ -72,7 +73,7 @@ func TestOpenInitialisesAuthenticatesAndRecordsStartAndStop(t *testing.T) {
 		t.Fatal("Open on an empty dir did not initialise it")
 	}
 	p, err := sys.Authenticate(ctx, sys.InitDone.OwnerToken)
-	if err != nil || p.Kind != "owner" {
+	if err != nil || p.Name() != "owner" || p.Lease.ID != lease.RootID {
 		t.Fatalf("owner token: %+v, %v", p, err)
 	}
 	other, _ := token.New()

@@ -17,7 +17,7 @@ import (
 	"github.com/mirroros/mirror/store"
 	"github.com/mirroros/mirror/store/sqlite"
 	"github.com/mirroros/mirror/trace/ledger"
-	"github.com/mirroros/mirror/trust/token"
+	"github.com/mirroros/mirror/trust/lease"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -32,6 +32,7 @@ type System struct {
 	DataDir  string
 	Store    store.Store
 	Ledger   *ledger.Ledger
+	Leases   *lease.Manager
 	Metrics  *prometheus.Registry
 	Log      *slog.Logger
 	Started  time.Time
@@ -110,6 +111,7 @@ func Open(ctx context.Context, dataDir string, cfg config.Config, opts Options) 
 	if err != nil {
 		return nil, err
 	}
+	s.Leases = lease.New(s.Store, s.Ledger, nil)
 	body, _ := json.Marshal(map[string]any{"version": Version, "pid": os.Getpid()})
 	if _, err := s.Ledger.Append(ctx, ledger.Event{Kind: "kernel.start", Actor: "kernel", Body: body}); err != nil {
 		log.Error("kernel.start not recorded; running degraded", "err", err.Error())
@@ -149,30 +151,23 @@ func (s *System) closeStore() error {
 	return err
 }
 
-// ErrUnauthorized is returned for a missing, malformed or unknown token.
-var ErrUnauthorized = errors.New("unauthorized")
+// ErrUnauthorized is returned for a missing, malformed, unknown, revoked or
+// expired token.
+var ErrUnauthorized = lease.ErrUnauthorized
 
-// Principal is who a request acts as.
+// Principal is who a request acts as: the lease its token belongs to.
 type Principal struct {
-	TokenID string
-	Kind    string // "owner"
+	Lease store.Lease
 }
 
-// Authenticate checks a bearer token against the stored hashes.
+// Name is the lease's name ("owner" for the root lease).
+func (p Principal) Name() string { return p.Lease.Name }
+
+// Authenticate checks a bearer token against the stored lease token hashes.
 func (s *System) Authenticate(ctx context.Context, bearer string) (Principal, error) {
-	if !token.WellFormed(bearer) {
-		return Principal{}, ErrUnauthorized
-	}
-	var tok store.Token
-	err := s.Store.View(ctx, func(tx store.ReadTx) (err error) {
-		tok, err = tx.TokenByHash(ctx, token.Hash(bearer))
-		return err
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return Principal{}, ErrUnauthorized
-	}
+	l, err := s.Leases.Authenticate(ctx, bearer)
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{TokenID: tok.ID, Kind: tok.Kind}, nil
+	return Principal{Lease: l}, nil
 }

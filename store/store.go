@@ -56,6 +56,76 @@ type Token struct {
 	Created time.Time
 }
 
+// Lease is a capability lease as stored. Money is in micro-USD so that
+// sums are exact.
+type Lease struct {
+	ID             string
+	Parent         string // "" for the root lease
+	Name           string
+	Scopes         []string
+	TokenHash      []byte // SHA-256 of the lease's token
+	NotBefore      time.Time
+	ExpiresAt      time.Time // zero: never (the root lease)
+	MaxTTL         time.Duration
+	BudgetMicros   int64 // -1: no budget of its own (bounded only by ancestors)
+	SpentMicros    int64
+	ReservedMicros int64
+	BudgetTokens   int64 // -1: none
+	SpentTokens    int64
+	ReservedTokens int64
+	State          string // "active", "revoked", "expired", "exhausted"
+	Created        time.Time
+	Ended          time.Time // when it stopped being active
+}
+
+// Reservation is budget held for an action in flight, on a lease and all
+// its ancestors.
+type Reservation struct {
+	ID      string
+	LeaseID string
+	Micros  int64
+	Tokens  int64
+	Created time.Time
+	Expires time.Time
+}
+
+// Approval is a pending or decided ASK.
+type Approval struct {
+	ID          string
+	Request     []byte // the request as JSON (action, resource, args, context), secrets already redacted
+	RequestHash []byte // SHA-256 binding the approval to exactly one request
+	Reasons     []byte // JSON array of {policy, reason}
+	RequestedBy string // lease id
+	Agent       string
+	State       string // "pending", "approved", "denied", "expired", "used"
+	Created     time.Time
+	Expires     time.Time
+	DecidedBy   string // lease id of the approver
+	Note        string
+	Decided     time.Time
+}
+
+// Denial is a row of the denied-action ledger: a BLOCK, or an ASK that was
+// denied or expired. The full record is the ledger entry at AuditIndex.
+type Denial struct {
+	Time       time.Time
+	LeaseID    string
+	LeaseName  string
+	Agent      string
+	Action     string
+	Resource   string
+	Decision   string // "BLOCK", "DENIED", "EXPIRED"
+	Reasons    []byte // JSON array of {policy, reason}
+	AuditIndex uint64
+}
+
+// DenialFilter selects denials.
+type DenialFilter struct {
+	Since time.Time
+	Agent string // matches the lease name or the agent
+	Limit int
+}
+
 // ReadTx reads one consistent snapshot.
 type ReadTx interface {
 	// LedgerSize is the number of stored ledger entries.
@@ -77,6 +147,26 @@ type ReadTx interface {
 	Meta(ctx context.Context, key string) ([]byte, error)
 	// TokenByHash returns the token whose secret hashes to hash, or ErrNotFound.
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// Lease returns a lease by id, or ErrNotFound.
+	Lease(ctx context.Context, id string) (Lease, error)
+	// LeaseByTokenHash returns the lease whose token hashes to hash, or ErrNotFound.
+	LeaseByTokenHash(ctx context.Context, hash []byte) (Lease, error)
+	// LeaseChildren returns the direct children of a lease, ordered by creation.
+	LeaseChildren(ctx context.Context, id string) ([]Lease, error)
+	// Reservation returns a reservation by id, or ErrNotFound.
+	Reservation(ctx context.Context, id string) (Reservation, error)
+	// ExpiredReservations returns reservations that expired before t.
+	ExpiredReservations(ctx context.Context, t time.Time) ([]Reservation, error)
+	// LeasesExpiringBefore returns active leases whose expiry is before t.
+	LeasesExpiringBefore(ctx context.Context, t time.Time) ([]Lease, error)
+	// Approval returns an approval by id, or ErrNotFound.
+	Approval(ctx context.Context, id string) (Approval, error)
+	// Approvals returns approvals in a state ("" for all), newest first.
+	Approvals(ctx context.Context, state string, limit int) ([]Approval, error)
+	// PendingApprovalsExpiringBefore returns pending approvals whose expiry is before t.
+	PendingApprovalsExpiringBefore(ctx context.Context, t time.Time) ([]Approval, error)
+	// Denials returns rows of the denied-action ledger, newest first.
+	Denials(ctx context.Context, f DenialFilter) ([]Denial, error)
 }
 
 // Tx is a read-write transaction.
@@ -96,6 +186,20 @@ type Tx interface {
 	SetMeta(ctx context.Context, key string, value []byte) error
 	// PutToken stores a token; a duplicate hash returns ErrConflict.
 	PutToken(ctx context.Context, t Token) error
+	// PutLease inserts a lease; an existing id or token hash returns ErrConflict.
+	PutLease(ctx context.Context, l Lease) error
+	// UpdateLease rewrites a lease's mutable fields (expiry, spend, state).
+	UpdateLease(ctx context.Context, l Lease) error
+	// PutReservation inserts a reservation.
+	PutReservation(ctx context.Context, r Reservation) error
+	// DeleteReservation removes a reservation; a missing one returns ErrNotFound.
+	DeleteReservation(ctx context.Context, id string) error
+	// PutApproval inserts an approval.
+	PutApproval(ctx context.Context, a Approval) error
+	// UpdateApproval rewrites an approval's decision fields.
+	UpdateApproval(ctx context.Context, a Approval) error
+	// PutDenial appends a row to the denied-action ledger.
+	PutDenial(ctx context.Context, d Denial) error
 	// Savepoint runs fn so that, if it returns an error, every write it made
 	// is undone while the rest of the transaction stays.
 	Savepoint(ctx context.Context, fn func() error) error

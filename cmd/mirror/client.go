@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,9 +55,37 @@ func (e *apiError) Error() string {
 
 // get fetches path; a non-2xx answer becomes an *apiError.
 func (c *client) get(ctx context.Context, path string) ([]byte, http.Header, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	return c.do(ctx, http.MethodGet, path, nil)
+}
+
+// send makes a request with a JSON body and decodes a JSON answer into out.
+func (c *client) send(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	resp, _, err := c.do(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	if out != nil {
+		return json.Unmarshal(resp, out)
+	}
+	return nil
+}
+
+// do makes one request; a non-2xx answer becomes an *apiError.
+func (c *client) do(ctx context.Context, method, path string, body io.Reader) ([]byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -66,10 +95,15 @@ func (c *client) get(ctx context.Context, path string) ([]byte, http.Header, err
 		return nil, nil, fmt.Errorf("cannot reach the kernel at %s (is 'mirror up' running?): %w", c.base, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return nil, nil, err
 	}
+	return answer(resp, data)
+}
+
+// answer turns a non-2xx response into an *apiError.
+func answer(resp *http.Response, body []byte) ([]byte, http.Header, error) {
 	if resp.StatusCode/100 != 2 {
 		var e struct {
 			Error struct{ Code, Message string } `json:"error"`

@@ -38,6 +38,71 @@ var migrations = []string{
 		kind       TEXT NOT NULL,
 		created_ns INTEGER NOT NULL
 	) WITHOUT ROWID;`,
+	// 2: capability leases and budget reservations. The owner token becomes
+	// the root lease.
+	`CREATE TABLE leases (
+		id              TEXT PRIMARY KEY,
+		parent          TEXT,
+		name            TEXT NOT NULL,
+		scopes          TEXT NOT NULL,
+		token_hash      BLOB NOT NULL UNIQUE,
+		not_before_ns   INTEGER NOT NULL,
+		expires_at_ns   INTEGER NOT NULL,
+		max_ttl_ns      INTEGER NOT NULL,
+		budget_micros   INTEGER NOT NULL,
+		spent_micros    INTEGER NOT NULL DEFAULT 0,
+		reserved_micros INTEGER NOT NULL DEFAULT 0,
+		budget_tokens   INTEGER NOT NULL,
+		spent_tokens    INTEGER NOT NULL DEFAULT 0,
+		reserved_tokens INTEGER NOT NULL DEFAULT 0,
+		state           TEXT NOT NULL,
+		created_ns      INTEGER NOT NULL,
+		ended_ns        INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX leases_parent ON leases(parent, created_ns);
+	CREATE INDEX leases_expiry ON leases(state, expires_at_ns);
+	CREATE TABLE reservations (
+		id         TEXT PRIMARY KEY,
+		lease_id   TEXT NOT NULL,
+		micros     INTEGER NOT NULL,
+		tokens     INTEGER NOT NULL,
+		created_ns INTEGER NOT NULL,
+		expires_ns INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE INDEX reservations_expiry ON reservations(expires_ns);
+	INSERT INTO leases(id, parent, name, scopes, token_hash, not_before_ns, expires_at_ns, max_ttl_ns,
+	                   budget_micros, budget_tokens, state, created_ns)
+		SELECT 'lse_root', NULL, 'owner', '["*"]', hash, created_ns, 0, 0, -1, -1, 'active', created_ns
+		FROM tokens WHERE kind = 'owner' LIMIT 1;`,
+	// 3: approvals (ASK) and the denied-action ledger.
+	`CREATE TABLE approvals (
+		id           TEXT PRIMARY KEY,
+		request      BLOB NOT NULL,
+		request_hash BLOB NOT NULL,
+		reasons      BLOB NOT NULL,
+		requested_by TEXT NOT NULL,
+		agent        TEXT NOT NULL,
+		state        TEXT NOT NULL,
+		created_ns   INTEGER NOT NULL,
+		expires_ns   INTEGER NOT NULL,
+		decided_by   TEXT NOT NULL DEFAULT '',
+		note         TEXT NOT NULL DEFAULT '',
+		decided_ns   INTEGER NOT NULL DEFAULT 0
+	) WITHOUT ROWID;
+	CREATE INDEX approvals_state ON approvals(state, created_ns);
+	CREATE TABLE denials (
+		seq         INTEGER PRIMARY KEY,
+		time_ns     INTEGER NOT NULL,
+		lease_id    TEXT NOT NULL,
+		lease_name  TEXT NOT NULL,
+		agent       TEXT NOT NULL,
+		action      TEXT NOT NULL,
+		resource    TEXT NOT NULL,
+		decision    TEXT NOT NULL,
+		reasons     BLOB NOT NULL,
+		audit_index INTEGER NOT NULL
+	);
+	CREATE INDEX denials_time ON denials(time_ns);`,
 }
 
 // SchemaVersion is the schema version this build writes.

@@ -31,6 +31,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"metadata is set and overwritten", testMeta},
 		{"tokens are found by hash only", testTokens},
 		{"a view is a consistent snapshot while writes go on", testSnapshot},
+		{"leases round-trip and are found by id, token hash and parent", testLeases},
+		{"reservations are stored, found and deleted once", testReservations},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -344,5 +346,93 @@ func testSnapshot(t *testing.T, st store.Store) {
 	wg.Wait()
 	if viewErr != nil {
 		t.Fatal(viewErr)
+	}
+}
+
+func testLeases(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	now := time.Date(2026, 5, 6, 7, 8, 9, 10, time.UTC)
+	h := func(s string) []byte { x := sha256.Sum256([]byte(s)); return x[:] }
+	root := store.Lease{ID: "lse_root", Name: "owner", Scopes: []string{"*"}, TokenHash: h("root"),
+		NotBefore: now, BudgetMicros: -1, BudgetTokens: -1, State: "active", Created: now}
+	child := store.Lease{ID: "lse_a", Parent: "lse_root", Name: "agent", Scopes: []string{"tool:*", "model:chat"}, TokenHash: h("a"),
+		NotBefore: now, ExpiresAt: now.Add(time.Hour), MaxTTL: 2 * time.Hour, BudgetMicros: 5_000_000, BudgetTokens: -1,
+		State: "active", Created: now.Add(time.Second)}
+	for _, l := range []store.Lease{root, child} {
+		if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutLease(ctx, l) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dup := child
+	dup.ID = "lse_b"
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutLease(ctx, dup) }); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second lease with the same token hash: %v, want ErrConflict", err)
+	}
+	child.SpentMicros, child.ReservedMicros, child.State, child.Ended = 1_500_000, 250_000, "revoked", now.Add(time.Minute)
+	child.ExpiresAt = now.Add(90 * time.Minute)
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.UpdateLease(ctx, child) }); err != nil {
+		t.Fatal(err)
+	}
+	missing := child
+	missing.ID = "lse_nope"
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.UpdateLease(ctx, missing) }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("update of a missing lease: %v", err)
+	}
+	err := st.View(ctx, func(tx store.ReadTx) error {
+		got, err := tx.Lease(ctx, "lse_a")
+		if err != nil {
+			return err
+		}
+		if got.Parent != "lse_root" || got.Name != "agent" || fmt.Sprint(got.Scopes) != "[tool:* model:chat]" ||
+			!got.ExpiresAt.Equal(child.ExpiresAt) || got.MaxTTL != 2*time.Hour || got.BudgetMicros != 5_000_000 ||
+			got.SpentMicros != 1_500_000 || got.ReservedMicros != 250_000 || got.State != "revoked" || !got.Ended.Equal(child.Ended) {
+			return fmt.Errorf("lease = %+v", got)
+		}
+		byTok, err := tx.LeaseByTokenHash(ctx, h("root"))
+		if err != nil || byTok.ID != "lse_root" || byTok.Parent != "" || !byTok.ExpiresAt.IsZero() {
+			return fmt.Errorf("by token: %+v %v", byTok, err)
+		}
+		kids, err := tx.LeaseChildren(ctx, "lse_root")
+		if err != nil || len(kids) != 1 || kids[0].ID != "lse_a" {
+			return fmt.Errorf("children: %+v %v", kids, err)
+		}
+		if _, err := tx.Lease(ctx, "lse_nope"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("missing lease: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testReservations(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	for i, exp := range []time.Duration{time.Minute, time.Hour} {
+		r := store.Reservation{ID: fmt.Sprintf("rsv_%d", i), LeaseID: "lse_a", Micros: 100, Tokens: 10, Created: now, Expires: now.Add(exp)}
+		if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutReservation(ctx, r) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := st.View(ctx, func(tx store.ReadTx) error {
+		r, err := tx.Reservation(ctx, "rsv_1")
+		if err != nil || r.Micros != 100 || !r.Expires.Equal(now.Add(time.Hour)) {
+			return fmt.Errorf("reservation %+v %v", r, err)
+		}
+		old, err := tx.ExpiredReservations(ctx, now.Add(10*time.Minute))
+		if err != nil || len(old) != 1 || old[0].ID != "rsv_0" {
+			return fmt.Errorf("expired: %+v %v", old, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.DeleteReservation(ctx, "rsv_0") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.DeleteReservation(ctx, "rsv_0") }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mirroros/mirror/kernel"
 	"github.com/mirroros/mirror/trace/ledger"
+	"github.com/mirroros/mirror/trust/gate"
 	"github.com/mirroros/mirror/trust/lease"
 )
 
@@ -51,6 +52,14 @@ func toError(err error) *Error {
 		return errorf(http.StatusForbidden, "forbidden", err.Error())
 	case errors.Is(err, lease.ErrNotFound):
 		return errorf(http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, gate.ErrApprovalNotFound):
+		return errorf(http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, gate.ErrNotPending):
+		return errorf(http.StatusConflict, "not_pending", err.Error())
+	case errors.Is(err, gate.ErrForbidden):
+		return errorf(http.StatusForbidden, "forbidden", err.Error())
+	case errors.Is(err, gate.ErrInvalid):
+		return errorf(http.StatusBadRequest, "invalid_request", err.Error())
 	case errors.Is(err, lease.ErrInvalid):
 		return errorf(http.StatusBadRequest, "invalid_request", err.Error())
 	case errors.Is(err, ledger.ErrUnavailable):

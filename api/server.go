@@ -55,6 +55,16 @@ func New(sys *kernel.System) *Server {
 	s.route("/v1/leases", true, map[string]handlerFunc{"GET": s.listLeases, "POST": s.grantLease})
 	s.route("/v1/leases/{id}", true, map[string]handlerFunc{"GET": s.getLease, "DELETE": s.revokeLease})
 	s.route("/v1/leases/{id}/renew", true, map[string]handlerFunc{"POST": s.renewLease})
+	s.route("/v1/evaluate", true, map[string]handlerFunc{"POST": s.evaluate})
+	s.route("/v1/approvals", true, map[string]handlerFunc{"GET": s.listApprovals})
+	s.route("/v1/approvals/{id}", true, map[string]handlerFunc{"GET": s.getApproval})
+	s.route("/v1/approvals/{id}/approve", true, map[string]handlerFunc{"POST": s.decideApproval(true)})
+	s.route("/v1/approvals/{id}/deny", true, map[string]handlerFunc{"POST": s.decideApproval(false)})
+	s.route("/v1/denied", true, map[string]handlerFunc{"GET": s.denied})
+	// Agents let a tool run when an http hook answers anything but 200 with
+	// a decision, so this endpoint authenticates itself and answers every
+	// failure, a bad token included, with a 200 "deny".
+	s.route("/v1/hooks/{agent}", false, map[string]handlerFunc{"POST": s.agentHook})
 	// Witnesses and monitors read checkpoints and hash tiles without a
 	// token: they reveal hashes only. Entry bundles carry the entries and
 	// need the owner token.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mirroros/mirror/config"
 	"github.com/mirroros/mirror/trust/lease"
@@ -96,11 +97,11 @@ func TestOpenInitialisesAuthenticatesAndRecordsStartAndStop(t *testing.T) {
 	if sys.InitDone != nil {
 		t.Fatal("second Open initialised again")
 	}
-	// kernel.init, kernel.start, kernel.stop, kernel.start
-	if n := sys.Ledger.Size(); n != 4 {
-		t.Fatalf("ledger size %d, want 4", n)
+	kinds := []string{"kernel.init", "kernel.start", "policy.load", "kernel.stop", "kernel.start", "policy.load"}
+	if n := sys.Ledger.Size(); n != uint64(len(kinds)) {
+		t.Fatalf("ledger size %d, want %d", n, len(kinds))
 	}
-	for i, kind := range []string{"kernel.init", "kernel.start", "kernel.stop", "kernel.start"} {
+	for i, kind := range kinds {
 		b, err := sys.Ledger.Entry(ctx, uint64(i))
 		if err != nil || !bytes.Contains(b, []byte(`"kind":"`+kind+`"`)) {
 			t.Errorf("entry %d = %s, want %s", i, b, kind)
@@ -120,5 +121,50 @@ func TestKeyReadableByOthersIsRefused(t *testing.T) {
 	_, err := Open(context.Background(), dir, config.Default(), Options{})
 	if err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("open with a world-readable key: %v", err)
+	}
+}
+
+func TestPolicyEditsAreReloadedAndInvalidOnesRefused(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	sys, err := Open(ctx, dir, config.Default(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close(ctx)
+	start := sys.Gate.Engine().Hash()
+	pdir := filepath.Join(dir, PoliciesDir)
+	// A valid policy of the owner's is put in force and recorded.
+	good := "@id(\"mine.allow-make\")\n@reason(\"make is fine here\")\npermit (principal, action == Action::\"tool:Make\", resource);\n"
+	if err := os.WriteFile(filepath.Join(pdir, "mine.cedar"), []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sys.policies.check(ctx)
+	if sys.Gate.Engine().Hash() == start || sys.PolicyError() != nil {
+		t.Fatalf("valid policy not in force: %v", sys.PolicyError())
+	}
+	inForce := sys.Gate.Engine().Hash()
+	// An invalid edit is refused with a position, and the set in force stays.
+	if err := os.WriteFile(filepath.Join(pdir, "mine.cedar"), []byte("permit (principal, action, resource\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(time.Second)
+	os.Chtimes(filepath.Join(pdir, "mine.cedar"), future, future)
+	sys.policies.check(ctx)
+	if sys.Gate.Engine().Hash() != inForce {
+		t.Fatal("an invalid policy set replaced the one in force")
+	}
+	if err := sys.PolicyError(); err == nil || !strings.Contains(err.Error(), "mine.cedar:") {
+		t.Fatalf("refusal does not name file:line: %v", err)
+	}
+	n := 0
+	sys.Ledger.Entries(ctx, 0, 1000, func(_ uint64, data []byte) error {
+		if bytes.Contains(data, []byte(`"kind":"policy.load"`)) {
+			n++
+		}
+		return nil
+	})
+	if n != 2 {
+		t.Fatalf("%d policy.load entries, want 2 (start and the valid edit)", n)
 	}
 }

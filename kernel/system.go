@@ -17,6 +17,7 @@ import (
 	"github.com/mirroros/mirror/store"
 	"github.com/mirroros/mirror/store/sqlite"
 	"github.com/mirroros/mirror/trace/ledger"
+	"github.com/mirroros/mirror/trust/gate"
 	"github.com/mirroros/mirror/trust/lease"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -33,13 +34,17 @@ type System struct {
 	Store    store.Store
 	Ledger   *ledger.Ledger
 	Leases   *lease.Manager
+	Gate     *gate.Gate
 	Metrics  *prometheus.Registry
 	Log      *slog.Logger
 	Started  time.Time
 	InitDone *InitResult // set when Open initialised the directory
 
-	unlock func()
-	db     *sqlite.DB
+	unlock   func()
+	db       *sqlite.DB
+	policies *policyWatcher
+	stopBG   context.CancelFunc
+	bgDone   chan struct{}
 }
 
 // Options are the optional parts of Open.
@@ -116,6 +121,10 @@ func Open(ctx context.Context, dataDir string, cfg config.Config, opts Options) 
 	if _, err := s.Ledger.Append(ctx, ledger.Event{Kind: "kernel.start", Actor: "kernel", Body: body}); err != nil {
 		log.Error("kernel.start not recorded; running degraded", "err", err.Error())
 	}
+	if err := s.startTrust(ctx); err != nil {
+		s.Ledger.Close(ctx)
+		return nil, err
+	}
 	ok = true
 	return s, nil
 }
@@ -124,6 +133,11 @@ func Open(ctx context.Context, dataDir string, cfg config.Config, opts Options) 
 // checkpoint and closes the store.
 func (s *System) Close(ctx context.Context) error {
 	var errs []error
+	if s.stopBG != nil {
+		s.stopBG()
+		<-s.bgDone
+		s.stopBG = nil
+	}
 	if s.Ledger != nil {
 		body, _ := json.Marshal(map[string]any{"uptime_seconds": int64(time.Since(s.Started).Seconds())})
 		if _, err := s.Ledger.Append(ctx, ledger.Event{Kind: "kernel.stop", Actor: "kernel", Body: body}); err != nil && s.Ledger.Health().OK {

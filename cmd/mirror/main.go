@@ -68,7 +68,7 @@ token from $MIRROR_TOKEN or DATA_DIR/owner.token.`,
 	}
 	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", defaultDataDir(), "data directory (env MIRROR_DATA_DIR)")
 	root.PersistentFlags().StringVar(&g.addr, "addr", config.DefaultAddr, "kernel address host:port (env MIRROR_ADDR)")
-	root.AddCommand(newInitCmd(g), newUpCmd(g), newStatusCmd(g), newHealthCmd(g), newAuditCmd(g), newLeaseCmd(g), newVersionCmd())
+	root.AddCommand(newInitCmd(g), newUpCmd(g), newStatusCmd(g), newHealthCmd(g), newAuditCmd(g), newLeaseCmd(g), newPolicyCmd(g), newApprovalsCmd(g), newDecideCmd(g, true), newDecideCmd(g, false), newDeniedCmd(g), newHookCmd(g), newVersionCmd())
 	return root
 }
 
@@ -78,8 +78,10 @@ func main() {
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "mirror:", err)
 	var ee *exitError
+	if !errors.As(err, &ee) || ee.err != errQuiet {
+		fmt.Fprintln(os.Stderr, "mirror:", err)
+	}
 	if errors.As(err, &ee) {
 		os.Exit(ee.code)
 	}

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mirroros/mirror/store"
@@ -81,7 +83,24 @@ type Manager struct {
 	st  store.Store
 	led *ledger.Ledger
 	now func() time.Time
+
+	// Authentication is on every request's path, so the lease found for a
+	// token hash is cached. Any change to a lease's state or lifetime bumps
+	// gen, which empties the cache: a revocation takes effect at once.
+	gen   atomic.Uint64
+	mu    sync.Mutex
+	cache map[[32]byte]cachedLease
 }
+
+type cachedLease struct {
+	lease store.Lease
+	gen   uint64
+	at    time.Time
+}
+
+// authCacheTTL bounds how stale a cached lease may be even without a
+// change made through this Manager (another process sharing the store).
+const authCacheTTL = 2 * time.Second
 
 // New returns a Manager. now may be nil (time.Now).
 func New(st store.Store, led *ledger.Ledger, now func() time.Time) *Manager {
@@ -117,6 +136,19 @@ func (m *Manager) Authenticate(ctx context.Context, tok string) (store.Lease, er
 		return store.Lease{}, ErrUnauthorized
 	}
 	h := token.Hash(tok)
+	var key [32]byte
+	copy(key[:], h)
+	gen := m.gen.Load()
+	now := m.now()
+	m.mu.Lock()
+	c, ok := m.cache[key]
+	m.mu.Unlock()
+	if ok && c.gen == gen && now.Sub(c.at) < authCacheTTL && now.Sub(c.at) >= 0 {
+		if err := Usable(c.lease, now); err != nil {
+			return store.Lease{}, err
+		}
+		return c.lease, nil
+	}
 	var l store.Lease
 	err := m.st.View(ctx, func(tx store.ReadTx) (err error) {
 		l, err = tx.LeaseByTokenHash(ctx, h)
@@ -133,11 +165,20 @@ func (m *Manager) Authenticate(ctx context.Context, tok string) (store.Lease, er
 	if subtle.ConstantTimeCompare(l.TokenHash, h) != 1 {
 		return store.Lease{}, ErrUnauthorized
 	}
-	if err := Usable(l, m.now()); err != nil {
+	if err := Usable(l, now); err != nil {
 		return store.Lease{}, err
 	}
+	m.mu.Lock()
+	if m.cache == nil || len(m.cache) > 10_000 {
+		m.cache = map[[32]byte]cachedLease{}
+	}
+	m.cache[key] = cachedLease{lease: l, gen: gen, at: now}
+	m.mu.Unlock()
 	return l, nil
 }
+
+// changed invalidates cached authentications.
+func (m *Manager) changed() { m.gen.Add(1) }
 
 // GrantRequest is what a caller asks for. Zero values take defaults.
 type GrantRequest struct {
@@ -445,6 +486,7 @@ func (m *Manager) Renew(ctx context.Context, caller store.Lease, id string, ttl 
 		out = l
 		return nil
 	})
+	m.changed() // after the commit: a lookup that read the old state is discarded
 	return out, err
 }
 
@@ -483,6 +525,7 @@ func (m *Manager) Revoke(ctx context.Context, caller store.Lease, id string) ([]
 		_, err = tx.Append(ledger.Event{Kind: "lease.revoke", Actor: actor(caller), Body: body})
 		return err
 	})
+	m.changed() // after the commit: a lookup that read the old state is discarded
 	return ids, err
 }
 
@@ -623,6 +666,7 @@ func (m *Manager) Sweep(ctx context.Context) (expired, released int, err error) 
 			_, err = tx.Append(ledger.Event{Kind: "lease.expire", Actor: "kernel", Body: body})
 			return err
 		})
+		m.changed()
 		if err != nil {
 			return expired, released, err
 		}

@@ -157,6 +157,9 @@ func TestTokensAuthenticateUntilRevokedOrExpired(t *testing.T) {
 		t.Fatalf("expired lease authenticated: %v", err)
 	}
 	l2, tok2 := f.grant(t, f.root, GrantRequest{Name: "b", Scopes: []string{"tool:*"}})
+	if _, err := f.m.Authenticate(ctx, tok2); err != nil { // now cached
+		t.Fatal(err)
+	}
 	if _, err := f.m.Revoke(ctx, f.root, l2.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -350,21 +350,27 @@ func keywordSpans(keywords ...string) func(text, lower string) [][2]int {
 		var out [][2]int
 		seen := map[int]bool{}
 		for _, k := range keywords {
+			identEnd := 0 // end of the identifier holding the last occurrence
 			for from := 0; ; {
 				i := strings.Index(lower[from:], k)
 				if i < 0 {
 					break
 				}
 				i += from
+				from = i + len(k)
+				if i < identEnd {
+					continue // same identifier: its span is already out
+				}
 				start := i
-				for start > 0 && i-start < 64 && isIdentChar(text[start-1]) {
+				for start > 0 && isIdentChar(text[start-1]) {
 					start--
+				}
+				for identEnd = from; identEnd < len(text) && isIdentChar(text[identEnd]); identEnd++ {
 				}
 				if !seen[start] {
 					seen[start] = true
 					out = append(out, [2]int{start, min(len(text), i+len(k)+320)})
 				}
-				from = i + len(k)
 			}
 		}
 		slices.SortFunc(out, func(x, y [2]int) int { return x[0] - y[0] })

@@ -29,6 +29,7 @@ const (
 	maxReparseBytes = 1 << 20 // total bytes re-parsed from strings per analysis
 	maxCommands     = 10000   // names recorded in ShellAnalysis.Commands
 	maxFields       = 4096    // fields a word may split into
+	maxVars         = 256     // variables tracked; subshells copy them
 )
 
 // AnalyzeShell parses a shell command line and classifies it. cwd is the
@@ -122,6 +123,10 @@ type analyzer struct {
 	home    string
 	dir     string            // where the next command runs; "" after an unfollowable cd
 	vars    map[string]string // known shell variables; values may hold unknownMark
+	// varsFull is set once more variables were assigned than are tracked:
+	// from then on an untracked name may have been assigned, so it is
+	// unknown rather than its default.
+	varsFull bool
 	depth   int
 	res     *result
 	stdin   *flow // set while analysing a pipeline stage after the first
@@ -369,7 +374,7 @@ func (a *analyzer) command(cmd syntax.Command) {
 				a.evalWord(w)
 			}
 			if wi.Name != nil {
-				a.vars[wi.Name.Value] = unknownMark
+				a.setVar(wi.Name.Value, unknownMark)
 			}
 		} else {
 			a.substsIn(c.Loop)
@@ -492,7 +497,15 @@ func (a *analyzer) assign(as *syntax.Assign, persist bool) {
 	if len(val) > maxValueBytes {
 		val = unknownMark
 	}
-	a.vars[as.Name.Value] = val
+	a.setVar(as.Name.Value, val)
+}
+
+func (a *analyzer) setVar(name, val string) {
+	if _, ok := a.vars[name]; !ok && len(a.vars) >= maxVars {
+		a.varsFull = true
+		return
+	}
+	a.vars[name] = val
 }
 
 func (a *analyzer) callExpr(ce *syntax.CallExpr, redirs []*syntax.Redirect) {

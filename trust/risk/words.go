@@ -198,6 +198,9 @@ func (a *analyzer) lookup(name string) (string, bool) {
 	if v, ok := a.vars[name]; ok {
 		return v, true
 	}
+	if a.varsFull {
+		return "", false
+	}
 	switch name {
 	case "HOME":
 		return a.home, true

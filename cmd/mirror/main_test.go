@@ -216,6 +216,7 @@ type cliOpts struct {
 	addr    string   // passed as --addr unless empty
 	env     []string // extra KEY=VALUE pairs
 	timeout time.Duration
+	stdin   string
 }
 
 // runCLI runs the mirror binary with --data-dir (and --addr when not empty)
@@ -244,6 +245,7 @@ func runCLIWith(t testing.TB, o cliOpts, args ...string) (string, string, int) {
 	cmd.Env = cleanEnv(o.env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdin = strings.NewReader(o.stdin)
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		t.Fatalf("mirror %s: did not finish within %v; stderr:\n%s", strings.Join(args, " "), o.timeout, stderr.String())

@@ -33,6 +33,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"a view is a consistent snapshot while writes go on", testSnapshot},
 		{"leases round-trip and are found by id, token hash and parent", testLeases},
 		{"reservations are stored, found and deleted once", testReservations},
+		{"approvals are stored, listed by state and decided", testApprovals},
+		{"denials are listed newest first and filtered", testDenials},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -434,5 +436,83 @@ func testReservations(t *testing.T, st store.Store) {
 	}
 	if err := st.Update(ctx, func(tx store.Tx) error { return tx.DeleteReservation(ctx, "rsv_0") }); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
+	}
+}
+
+func testApprovals(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	for i, exp := range []time.Duration{time.Minute, time.Hour} {
+		a := store.Approval{ID: fmt.Sprintf("apr_%d", i), Request: []byte(`{"action":"tool:Bash"}`), RequestHash: []byte{byte(i)},
+			Reasons: []byte(`[]`), RequestedBy: "lse_a", Agent: "codex", State: "pending", Created: now.Add(time.Duration(i) * time.Second), Expires: now.Add(exp)}
+		if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutApproval(ctx, a) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := st.Update(ctx, func(tx store.Tx) error {
+		a, err := tx.Approval(ctx, "apr_1")
+		if err != nil {
+			return err
+		}
+		a.State, a.DecidedBy, a.Note, a.Decided = "approved", "lse_root", "fine", now.Add(time.Minute)
+		return tx.UpdateApproval(ctx, a)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.View(ctx, func(tx store.ReadTx) error {
+		a, err := tx.Approval(ctx, "apr_1")
+		if err != nil || a.State != "approved" || a.Note != "fine" || a.Agent != "codex" || !a.Decided.Equal(now.Add(time.Minute)) {
+			return fmt.Errorf("approval %+v %v", a, err)
+		}
+		pending, err := tx.Approvals(ctx, "pending", 10)
+		if err != nil || len(pending) != 1 || pending[0].ID != "apr_0" {
+			return fmt.Errorf("pending %+v %v", pending, err)
+		}
+		all, err := tx.Approvals(ctx, "", 10)
+		if err != nil || len(all) != 2 || all[0].ID != "apr_1" {
+			return fmt.Errorf("all (newest first) %+v %v", all, err)
+		}
+		old, err := tx.PendingApprovalsExpiringBefore(ctx, now.Add(2*time.Minute))
+		if err != nil || len(old) != 1 || old[0].ID != "apr_0" {
+			return fmt.Errorf("expiring %+v %v", old, err)
+		}
+		if _, err := tx.Approval(ctx, "apr_x"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("missing approval: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testDenials(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	for i, who := range []string{"claude-code", "codex", "claude-code"} {
+		d := store.Denial{Time: now.Add(time.Duration(i) * time.Hour), LeaseID: "lse_" + who, LeaseName: who, Agent: who,
+			Action: "tool:Bash", Resource: fmt.Sprint(i), Decision: "BLOCK", Reasons: []byte(`[]`), AuditIndex: uint64(10 + i)}
+		if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutDenial(ctx, d) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := st.View(ctx, func(tx store.ReadTx) error {
+		all, err := tx.Denials(ctx, store.DenialFilter{})
+		if err != nil || len(all) != 3 || all[0].AuditIndex != 12 {
+			return fmt.Errorf("all %+v %v", all, err)
+		}
+		cc, err := tx.Denials(ctx, store.DenialFilter{Agent: "claude-code", Since: now.Add(time.Minute)})
+		if err != nil || len(cc) != 1 || cc[0].Resource != "2" {
+			return fmt.Errorf("filtered %+v %v", cc, err)
+		}
+		one, err := tx.Denials(ctx, store.DenialFilter{Limit: 1})
+		if err != nil || len(one) != 1 {
+			return fmt.Errorf("limit %+v %v", one, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -7,6 +7,15 @@
 // commands are parsed with a real shell parser (mvdan.cc/sh) and judged
 // statically, and content is scanned for secrets and personal data whose
 // findings never carry the secret itself.
+//
+// Risk runs from 0 to 4: 0 read-only and harmless; 1 everyday commands and
+// writes inside the project; 2 network, package installs, unknown tools,
+// writes under /tmp; 3 worth a human look (credentials, publishing, history
+// rewrites, hidden or unparseable commands, sudo, writes outside the
+// project); 4 destructive or irreversible (recursive deletes outside the
+// project, force pushes, download-and-execute, device writes, system
+// changes, credentials sent off the machine). An assessment takes the
+// highest level any part of the action reaches.
 package risk
 
 // Category is a kind of effect an action has.

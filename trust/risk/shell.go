@@ -1,6 +1,7 @@
 package risk
 
 import (
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -19,9 +20,10 @@ type ShellAnalysis struct {
 	ParseError string // non-empty if the command did not parse; Signals then holds "parse_error"
 }
 
-// Bounds that keep analysis cheap on hostile input. The parser is linear;
-// what could blow up is re-parsing strings (sh -c, eval) and values built
-// from variables, so both are capped.
+// Bounds that keep analysis cheap on hostile input: the parser is linear
+// except in bracket depth, and what else could blow up is re-parsing
+// strings (sh -c, eval) and values built from variables, so all are capped.
+// Analysis stays linear in the input, well under a second per MiB.
 const (
 	maxShellDepth   = 8       // nested sh -c / eval / $(…) levels analysed
 	maxCommandBytes = 1 << 20 // longer command lines are not parsed
@@ -30,6 +32,7 @@ const (
 	maxCommands     = 10000   // names recorded in ShellAnalysis.Commands
 	maxFields       = 4096    // fields a word may split into
 	maxVars         = 256     // variables tracked; subshells copy them
+	maxNesting      = 256     // bracket depth parsed; the parser slows down quadratically beyond
 )
 
 // AnalyzeShell parses a shell command line and classifies it. cwd is the
@@ -126,10 +129,11 @@ type analyzer struct {
 	// varsFull is set once more variables were assigned than are tracked:
 	// from then on an untracked name may have been assigned, so it is
 	// unknown rather than its default.
-	varsFull bool
-	depth   int
-	res     *result
-	stdin   *flow // set while analysing a pipeline stage after the first
+	varsFull   bool
+	varsShared bool // vars belongs to an enclosing scope: copy before writing
+	depth      int
+	res        *result
+	stdin      *flow // set while analysing a pipeline stage after the first
 
 	commands     []string
 	downloads    map[string]bool   // files fetched by curl -o / wget earlier in the line
@@ -215,15 +219,13 @@ func (a *analyzer) sub(fn func()) *result {
 }
 
 // scoped runs fn as in a subshell: cd and assignments inside do not leak.
+// The variables are copied only when the subshell assigns one, since most
+// never do and a long pipeline enters thousands of them.
 func (a *analyzer) scoped(fn func()) {
-	dir := a.dir
-	vars := a.vars
-	a.vars = make(map[string]string, len(vars))
-	for k, v := range vars {
-		a.vars[k] = v
-	}
+	dir, vars, shared, full := a.dir, a.vars, a.varsShared, a.varsFull
+	a.varsShared = true
 	fn()
-	a.dir, a.vars = dir, vars
+	a.dir, a.vars, a.varsShared, a.varsFull = dir, vars, shared, full
 }
 
 func (a *analyzer) record(name string) {
@@ -255,11 +257,32 @@ func parse(src string) (*syntax.File, error) {
 	return nil, first
 }
 
+// nesting estimates how deeply brackets nest in src, ignoring quoting: a
+// cheap guard run before the parser.
+func nesting(src string) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(src); i++ {
+		switch src[i] {
+		case '(', '{', '[':
+			depth++
+			deepest = max(deepest, depth)
+		case ')', '}', ']':
+			depth = max(depth-1, 0)
+		}
+	}
+	return deepest
+}
+
 // script parses and analyses src at the current depth.
 func (a *analyzer) script(src string) {
 	if len(src) > maxCommandBytes {
 		a.parseFailed("command longer than 1 MiB")
 		a.lexical(src[:maxCommandBytes])
+		return
+	}
+	if nesting(src) > maxNesting {
+		a.parseFailed("nesting deeper than 256 levels")
+		a.lexical(src)
 		return
 	}
 	f, err := parse(src)
@@ -501,6 +524,10 @@ func (a *analyzer) assign(as *syntax.Assign, persist bool) {
 }
 
 func (a *analyzer) setVar(name, val string) {
+	if a.varsShared {
+		a.vars = maps.Clone(a.vars)
+		a.varsShared = false
+	}
 	if _, ok := a.vars[name]; !ok && len(a.vars) >= maxVars {
 		a.varsFull = true
 		return
@@ -630,144 +657,12 @@ func isDigits(s string) bool {
 	return true
 }
 
-// writeTo judges output to a path: a redirect, tee, a cp destination.
-func (a *analyzer) writeTo(v wordVal) {
-	p, ok := a.resolveGlob(v.s)
-	if !ok {
-		a.res.cat(Write)
-		a.res.add(SignalWriteOutsideProject, riskSensitive)
-		return
-	}
-	if strings.HasPrefix(p, "/dev/") {
-		switch deviceKind(p) {
-		case devNetwork:
-			a.network()
-			a.res.add(SignalExfiltration, riskSensitive)
-		case devDisk:
-			a.res.cat(Write)
-			a.res.add(SignalDeviceWrite, riskDestructive)
-		}
-		return
-	}
-	a.res.cat(Write)
-	if a.isCredentialPath(p) {
-		a.res.cat(Credential)
-	}
-	switch a.where(p) {
-	case inProject, inBuildDir:
-		a.res.bump(riskRoutine)
-	case inTemp:
-		a.res.bump(riskElevated)
-	default:
-		a.res.add(SignalWriteOutsideProject, riskSensitive)
-	}
-}
-
-// readFrom judges input from a path: a < redirect.
-func (a *analyzer) readFrom(v wordVal) {
-	if p, ok := a.resolve(v.s); ok && strings.HasPrefix(p, "/dev/") {
-		if deviceKind(p) == devNetwork {
-			a.network()
-		}
-		return
-	}
-	a.res.cat(Read)
-	a.res.data = true
-	if a.credentialWord(v.s) {
-		a.credentialRead()
-	}
-}
-
-func (a *analyzer) credentialRead() {
-	a.res.cat(Read, Credential)
-	a.res.add(SignalCredentialRead, riskSensitive)
-	a.res.cred = true
-	a.res.data = true
-}
-
-func (a *analyzer) network() {
-	a.res.cat(Network)
-	a.res.add(SignalNetwork, riskElevated)
-}
-
-// deleteKind classifies one delete target.
-type deleteKind int
-
 const (
 	delInside deleteKind = iota
 	delBuild
 	delProjectContents // a glob over the project root's entries
 	delOutside
 )
-
-func (a *analyzer) classifyDelete(v wordVal) deleteKind {
-	s := v.s
-	if v.glob {
-		// In shells that still match . and .., ".*" reaches the parent.
-		if base := path.Base(s); base == ".*" || strings.HasPrefix(base, ".*") {
-			s = path.Dir(s) + "/.."
-		}
-	}
-	p, ok := a.resolveGlob(s)
-	if !ok {
-		return delOutside
-	}
-	if a.isCredentialPath(p) || p == a.home || within(a.project, p) || isSystemRoot(p) {
-		return delOutside
-	}
-	if i := strings.Index(p, globMark); i >= 0 && path.Clean(p[:i]) == a.project {
-		if a.where(p) == inBuildDir {
-			return delBuild
-		}
-		return delProjectContents
-	}
-	switch a.where(p) {
-	case inBuildDir, inTemp:
-		return delBuild
-	case inProject:
-		return delInside
-	}
-	return delOutside
-}
-
-// remove judges a delete of targets. Recursive deletes outside the project
-// are the worst thing an agent can do by accident, so they rank highest.
-func (a *analyzer) remove(targets []wordVal, recursive bool) {
-	if len(targets) == 0 {
-		return
-	}
-	a.res.cat(Delete)
-	if recursive {
-		a.res.add(SignalRecursiveDelete, riskNone)
-	}
-	out, contents, allBuild := false, false, true
-	for _, t := range targets {
-		a.deletes++
-		switch a.classifyDelete(t) {
-		case delBuild:
-			a.buildDeletes++
-		case delOutside:
-			out, allBuild = true, false
-		case delProjectContents:
-			contents, allBuild = true, false
-		default:
-			allBuild = false
-		}
-	}
-	switch {
-	case out && recursive:
-		a.res.add(SignalDeleteOutsideProject, riskDestructive)
-	case out:
-		a.res.add(SignalDeleteOutsideProject, riskSensitive)
-	case !recursive || allBuild:
-		a.res.bump(riskRoutine)
-	case contents:
-		// rm -rf * at the project root wipes the project.
-		a.res.bump(riskSensitive)
-	default:
-		a.res.bump(riskElevated)
-	}
-}
 
 // substsIn analyses every substitution inside node (arithmetic, [[ … ]],
 // parameter expansions' words).

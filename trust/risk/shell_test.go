@@ -385,6 +385,9 @@ func TestNestingIsBoundedAndStillFlagged(t *testing.T) {
 	if !slices.Contains(sa.Signals, SignalHiddenCommand) || sa.Risk < 3 {
 		t.Fatalf("12 nested sh -c: got %+v", sa)
 	}
+	if sa := AnalyzeShell(strings.Repeat("(", 100000), testProject, testHome); sa.ParseError == "" || sa.Risk < 3 {
+		t.Fatalf("100,000 open parentheses: got %+v", sa)
+	}
 	deep := strings.Repeat("$(", 30) + "ls" + strings.Repeat(")", 30)
 	sa = AnalyzeShell("echo "+deep, testProject, testHome)
 	if !slices.Contains(sa.Signals, SignalHiddenCommand) {

@@ -49,6 +49,10 @@ func newDataDir(t *testing.T) string {
 // TestE2EFirstUpInitialises: `mirror up` on an empty data directory sets it
 // up, prints the owner token once, keeps secrets private; `mirror init`
 // afterwards changes nothing.
+// kernelEntriesAtStart is what a first start records before anything else:
+// kernel.init, kernel.start and policy.load.
+const kernelEntriesAtStart = 3
+
 func TestE2EFirstUpInitialises(t *testing.T) {
 	t.Parallel()
 	dir := newDataDir(t) // does not exist yet
@@ -90,8 +94,8 @@ func TestE2EFirstUpInitialises(t *testing.T) {
 		before[f] = readFile(t, filepath.Join(dir, f))
 	}
 	sizeBefore := verifyCount(t, dir)
-	if sizeBefore != 4 { // kernel.init, kernel.start, the event, kernel.stop
-		t.Errorf("verify reports %d entries, want 4", sizeBefore)
+	if sizeBefore != 5 { // kernel.init, kernel.start, policy.load, the event, kernel.stop
+		t.Errorf("verify reports %d entries, want 5", sizeBefore)
 	}
 
 	out, errOut, code := runCLI(t, dir, "", "init")
@@ -128,8 +132,8 @@ func TestE2EFirstUpInitialises(t *testing.T) {
 	if code := d2.waitExit(t, 15*time.Second); code != 0 {
 		t.Fatalf("second mirror up exit %d after SIGINT, want 0", code)
 	}
-	if n := verifyCount(t, dir); n != sizeBefore+2 { // kernel.start, kernel.stop
-		t.Errorf("after a restart and SIGINT: %d entries, want %d", n, sizeBefore+2)
+	if n := verifyCount(t, dir); n != sizeBefore+3 { // kernel.start, policy.load, kernel.stop
+		t.Errorf("after a restart and SIGINT: %d entries, want %d", n, sizeBefore+3)
 	}
 }
 
@@ -287,7 +291,7 @@ func TestE2ELifecycle(t *testing.T) {
 		acks = append(acks, r)
 	}
 	for i, r := range acks {
-		if want := uint64(2 + i); r.Index != want {
+		if want := uint64(kernelEntriesAtStart + i); r.Index != want {
 			t.Errorf("event %d acknowledged at index %d, want %d", i, r.Index, want)
 		}
 		data := d.get(t, fmt.Sprintf("/v1/audit/entries/%d", r.Index))
@@ -303,7 +307,7 @@ func TestE2ELifecycle(t *testing.T) {
 			t.Errorf("entry %d is %s", r.Index, data)
 		}
 	}
-	size := uint64(2 + first)
+	size := uint64(kernelEntriesAtStart + first)
 
 	// status and health mention the ledger size.
 	out, errOut, code := runCLI(t, dir, d.addr, "status")
@@ -394,11 +398,11 @@ func TestE2ELifecycle(t *testing.T) {
 		t.Errorf("no \"mirror stopped\" line after SIGTERM:\n%s", d.stderr.String())
 	}
 
-	// Offline verification: everything acknowledged plus kernel.init,
-	// kernel.start and kernel.stop.
-	total := uint64(acked + 3)
+	// Offline verification: everything acknowledged plus the kernel's own
+	// entries at start and kernel.stop.
+	total := uint64(acked + kernelEntriesAtStart + 1)
 	if n := verifyCount(t, dir); n != total {
-		t.Errorf("verify: %d entries, want %d (%d acknowledged + 3 kernel entries)", n, total, acked)
+		t.Errorf("verify: %d entries, want %d (%d acknowledged + %d kernel entries)", n, total, acked, kernelEntriesAtStart+1)
 	}
 	out, errOut, code = runCLI(t, dir, "", "audit", "verify", "--against", savedPath)
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("extends the saved checkpoint at size %d", savedSize)) {

@@ -99,7 +99,9 @@ func (a *analyzer) where(p string) place {
 		}
 		return inProject
 	}
-	if underTemp(p) {
+	// A home directory that lives under /tmp (sandboxes, CI) is still a
+	// home: what is in it is not scratch space.
+	if underTemp(p) && (a.home == "" || !within(p, a.home)) {
 		return inTemp
 	}
 	return outside

@@ -431,3 +431,17 @@ func TestAProjectUnderASystemDirectoryIsStillAProject(t *testing.T) {
 		t.Fatalf("got %+v", sa)
 	}
 }
+
+// A home directory under /tmp (sandboxes, CI runners) is still a home: a
+// recursive delete in it is not scratch cleaning.
+func TestAHomeUnderTmpIsNotScratchSpace(t *testing.T) {
+	for _, cmd := range []string{`rm -rf ~/important`, `rm -rf /tmp/ci/home/important`} {
+		sa := AnalyzeShell(cmd, "/tmp/ci/project", "/tmp/ci/home")
+		if !slices.Contains(sa.Signals, SignalDeleteOutsideProject) || slices.Contains(sa.Signals, SignalDeleteBuildDir) || sa.Risk != 4 {
+			t.Errorf("AnalyzeShell(%q) with HOME under /tmp: risk %d, signals %v; want a risk-4 delete outside the project", cmd, sa.Risk, sa.Signals)
+		}
+	}
+	if sa := AnalyzeShell(`rm -rf /tmp/scratch-123`, "/tmp/ci/project", "/tmp/ci/home"); sa.Risk > 1 {
+		t.Errorf("other scratch space under /tmp: risk %d, signals %v", sa.Risk, sa.Signals)
+	}
+}

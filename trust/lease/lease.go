@@ -376,17 +376,24 @@ func inSubtree(ctx context.Context, tx store.ReadTx, root, id string) (bool, err
 	return false, nil
 }
 
+// visible returns ErrNotFound unless id is root or one of its descendants:
+// a lease outside the caller's subtree does not exist for the caller.
+func visible(ctx context.Context, tx store.ReadTx, root, id string) error {
+	ok, err := inSubtree(ctx, tx, root, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !ok) {
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return err
+}
+
 // Get returns a lease in the caller's subtree.
 func (m *Manager) Get(ctx context.Context, caller store.Lease, id string) (store.Lease, error) {
 	var l store.Lease
 	err := m.st.View(ctx, func(tx store.ReadTx) error {
-		ok, err := inSubtree(ctx, tx, caller.ID, id)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && !ok) {
-			return fmt.Errorf("%w: %s", ErrNotFound, id)
-		}
-		if err != nil {
+		if err := visible(ctx, tx, caller.ID, id); err != nil {
 			return err
 		}
+		var err error
 		l, err = tx.Lease(ctx, id)
 		return err
 	})
@@ -450,11 +457,7 @@ func (m *Manager) Renew(ctx context.Context, caller store.Lease, id string, ttl 
 	var out store.Lease
 	err := m.led.Commit(ctx, func(tx *ledger.Tx) error {
 		now := m.now().UTC()
-		ok, err := inSubtree(ctx, tx.Store(), caller.ID, id)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && !ok) {
-			return fmt.Errorf("%w: %s", ErrNotFound, id)
-		}
-		if err != nil {
+		if err := visible(ctx, tx.Store(), caller.ID, id); err != nil {
 			return err
 		}
 		ch, err := chain(ctx, tx.Store(), id)
@@ -500,11 +503,7 @@ func (m *Manager) Revoke(ctx context.Context, caller store.Lease, id string) ([]
 	err := m.led.Commit(ctx, func(tx *ledger.Tx) error {
 		ids = nil
 		now := m.now().UTC()
-		ok, err := inSubtree(ctx, tx.Store(), caller.ID, id)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && !ok) {
-			return fmt.Errorf("%w: %s", ErrNotFound, id)
-		}
-		if err != nil {
+		if err := visible(ctx, tx.Store(), caller.ID, id); err != nil {
 			return err
 		}
 		nodes, err := subtree(ctx, tx.Store(), id)

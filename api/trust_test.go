@@ -237,9 +237,9 @@ func TestApprovalsAreSingleUseBoundToTheRequestAndNotSelfApproved(t *testing.T) 
 
 func TestClaudeCodeHTTPHookAnswersInItsProtocol(t *testing.T) {
 	e := newEnv(t)
-	sample, err := os.ReadFile("../../shared/samples/claude-code-2.1.328-pretooluse.json")
+	sample, err := os.ReadFile("../trust/hook/testdata/claude-code/pretooluse-bash-2.1.328.json")
 	if err != nil {
-		t.Skip("shared samples not present:", err)
+		t.Fatal(err)
 	}
 	resp, b := e.do("POST", "/v1/hooks/claude-code", string(sample), true)
 	if resp.StatusCode != 200 {

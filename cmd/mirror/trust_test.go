@@ -37,9 +37,9 @@ func TestE2EClaudeCodeHookCommand(t *testing.T) {
 	d := startDaemon(t, dir)
 	project := t.TempDir()
 	t.Run("the real sample payload is denied", func(t *testing.T) {
-		sample, err := os.ReadFile("../../../shared/samples/claude-code-2.1.328-pretooluse.json")
+		sample, err := os.ReadFile("../../trust/hook/testdata/claude-code/pretooluse-bash-2.1.328.json")
 		if err != nil {
-			t.Skip("shared samples not present")
+			t.Fatal(err)
 		}
 		out, _, code := runCLIWith(t, cliOpts{dataDir: dir, addr: d.addr, stdin: string(sample)}, "hook", "claude-code")
 		if code != 0 || hookDecision(t, out) != "deny" {
@@ -79,8 +79,12 @@ func TestE2EClaudeCodeHookCommand(t *testing.T) {
 			t.Fatalf("no tool.result entry: %s", out)
 		}
 	})
-	t.Run("the denied-action ledger lists the block", func(t *testing.T) {
-		out, _, code := runCLI(t, dir, d.addr, "denied", "--since", "1h")
+	t.Run("a destructive command is denied and listed in the denied-action ledger", func(t *testing.T) {
+		out, _, code := runCLIWith(t, cliOpts{dataDir: dir, addr: d.addr, stdin: claudePayload("rm -rf ~/", project)}, "hook", "claude-code")
+		if code != 0 || hookDecision(t, out) != "deny" {
+			t.Fatalf("exit %d, %s", code, out)
+		}
+		out, _, code = runCLI(t, dir, d.addr, "denied", "--since", "1h")
 		if code != 0 || !strings.Contains(out, "BLOCK") || !strings.Contains(out, "tool:Bash") {
 			t.Fatalf("exit %d: %s", code, out)
 		}

@@ -313,7 +313,8 @@ func optUint(s, name string, def uint64) (uint64, error) {
 	return parseUint(s, name)
 }
 
-type healthResponse struct {
+// Health is the body of GET /healthz.
+type Health struct {
 	Status               string  `json:"status"`
 	Reason               string  `json:"reason,omitempty"`
 	Version              string  `json:"version"`
@@ -323,9 +324,9 @@ type healthResponse struct {
 	UptimeSeconds        float64 `json:"uptime_seconds"`
 }
 
-func (s *Server) healthBody() (healthResponse, int) {
+func (s *Server) healthBody() (Health, int) {
 	h := s.sys.Ledger.Health()
-	resp := healthResponse{
+	resp := Health{
 		Status: "ok", Version: kernel.Version,
 		LedgerSize: h.Size, CheckpointSize: h.CheckpointSize,
 		UptimeSeconds: time.Since(s.sys.Started).Seconds(),
@@ -346,8 +347,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-type statusResponse struct {
-	healthResponse
+// Status is the body of GET /v1/status.
+type Status struct {
+	Health
 	Origin         string `json:"origin"`
 	DataDir        string `json:"data_dir"`
 	Addr           string `json:"addr"`
@@ -357,8 +359,8 @@ type statusResponse struct {
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	h, _ := s.healthBody()
-	writeJSON(w, http.StatusOK, statusResponse{
-		healthResponse: h,
+	writeJSON(w, http.StatusOK, Status{
+		Health:         h,
 		Origin:         s.sys.Ledger.Origin(),
 		DataDir:        s.sys.DataDir,
 		Addr:           s.sys.Config.Server.Addr,

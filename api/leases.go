@@ -21,9 +21,9 @@ func need(r *http.Request, scope string) error {
 	return nil
 }
 
-// leaseView is a lease as the API shows it; the token appears only once,
+// LeaseView is a lease as the API shows it; the token appears only once,
 // in the answer to the grant.
-type leaseView struct {
+type LeaseView struct {
 	ID           string   `json:"id"`
 	Parent       string   `json:"parent,omitempty"`
 	Name         string   `json:"name"`
@@ -42,8 +42,8 @@ type leaseView struct {
 	Token        string   `json:"token,omitempty"`
 }
 
-func viewLease(l store.Lease) leaseView {
-	v := leaseView{
+func viewLease(l store.Lease) LeaseView {
+	v := LeaseView{
 		ID: l.ID, Parent: l.Parent, Name: l.Name, Scopes: l.Scopes, State: l.State,
 		NotBefore: l.NotBefore.Format(time.RFC3339), SpentUSD: float64(l.SpentMicros) / 1e6,
 		ReservedUSD: float64(l.ReservedMicros) / 1e6, SpentTokens: l.SpentTokens, Created: l.Created.Format(time.RFC3339),
@@ -144,7 +144,7 @@ func (s *Server) listLeases(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]leaseView, len(nodes))
+	out := make([]LeaseView, len(nodes))
 	for i, n := range nodes {
 		out[i] = viewLease(n.Lease)
 		d := n.Depth

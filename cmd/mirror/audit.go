@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mirroros/mirror/api"
 	"github.com/mirroros/mirror/kernel"
 	"github.com/mirroros/mirror/store"
 	"github.com/mirroros/mirror/store/sqlite"
@@ -344,7 +345,7 @@ func newTailCmd(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			var st statusInfo
+			var st api.Status
 			if err := c.getJSON(ctx, "/v1/status", &st); err != nil {
 				return err
 			}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+
+	"github.com/mirroros/mirror/api"
 	"io"
 	"net/url"
 	"strings"
@@ -10,33 +12,14 @@ import (
 	"github.com/spf13/cobra"
 )
 
-type leaseInfo struct {
-	ID           string   `json:"id"`
-	Parent       string   `json:"parent"`
-	Name         string   `json:"name"`
-	Scopes       []string `json:"scopes"`
-	State        string   `json:"state"`
-	NotBefore    string   `json:"not_before"`
-	ExpiresAt    string   `json:"expires_at"`
-	MaxTTL       string   `json:"max_ttl"`
-	BudgetUSD    *float64 `json:"budget_usd"`
-	SpentUSD     float64  `json:"spent_usd"`
-	ReservedUSD  float64  `json:"reserved_usd"`
-	BudgetTokens *int64   `json:"budget_tokens"`
-	SpentTokens  int64    `json:"spent_tokens"`
-	Created      string   `json:"created"`
-	Depth        int      `json:"depth"`
-	Token        string   `json:"token"`
-}
-
-func (l leaseInfo) budget() string {
+func leaseBudget(l api.LeaseView) string {
 	if l.BudgetUSD == nil {
 		return fmt.Sprintf("$%.2f spent, no budget of its own", l.SpentUSD)
 	}
 	return fmt.Sprintf("$%.2f of $%.2f spent", l.SpentUSD, *l.BudgetUSD)
 }
 
-func (l leaseInfo) expiry() string {
+func leaseExpiry(l api.LeaseView) string {
 	if l.ExpiresAt == "" {
 		return "never expires"
 	}
@@ -99,7 +82,7 @@ func newLeaseGrantCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var l leaseInfo
+			var l api.LeaseView
 			if err := c.send(cmd.Context(), "POST", "/v1/leases", req, &l); err != nil {
 				return err
 			}
@@ -108,7 +91,7 @@ func newLeaseGrantCmd(g *globals) *cobra.Command {
 				return nil
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "granted %s (%s), scopes %s, %s, %s\n", l.ID, l.Name, strings.Join(l.Scopes, " "), l.expiry(), l.budget())
+			fmt.Fprintf(out, "granted %s (%s), scopes %s, %s, %s\n", l.ID, l.Name, strings.Join(l.Scopes, " "), leaseExpiry(l), leaseBudget(l))
 			fmt.Fprintf(out, "token (shown once):\n\n    %s\n", l.Token)
 			return nil
 		},
@@ -133,7 +116,7 @@ func newLeaseLsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var resp struct{ Leases []leaseInfo }
+			var resp struct{ Leases []api.LeaseView }
 			if err := c.send(cmd.Context(), "GET", "/v1/leases", nil, &resp); err != nil {
 				return err
 			}
@@ -144,29 +127,35 @@ func newLeaseLsCmd(g *globals) *cobra.Command {
 }
 
 // printTree draws the depth-first listing with box-drawing branches.
-func printTree(w io.Writer, ls []leaseInfo) {
+func printTree(w io.Writer, ls []api.LeaseView) {
+	depth := func(l api.LeaseView) int {
+		if l.Depth == nil {
+			return 0
+		}
+		return *l.Depth
+	}
 	for i, l := range ls {
 		prefix := ""
-		if l.Depth > 0 {
+		if depth(l) > 0 {
 			// Is this the last child at its depth before the listing climbs out?
 			last := true
 			for _, n := range ls[i+1:] {
-				if n.Depth < l.Depth {
+				if depth(n) < depth(l) {
 					break
 				}
-				if n.Depth == l.Depth {
+				if depth(n) == depth(l) {
 					last = false
 					break
 				}
 			}
 			// Ancestors' columns: a bar where that ancestor has later siblings.
-			for d := 1; d < l.Depth; d++ {
+			for d := 1; d < depth(l); d++ {
 				bar := false
 				for _, n := range ls[i+1:] {
-					if n.Depth < d {
+					if depth(n) < d {
 						break
 					}
-					if n.Depth == d {
+					if depth(n) == d {
 						bar = true
 						break
 					}
@@ -187,7 +176,7 @@ func printTree(w io.Writer, ls []leaseInfo) {
 		if l.State != "active" {
 			state = " [" + strings.ToUpper(l.State) + "]"
 		}
-		fmt.Fprintf(w, "%s%s %s%s  %s  %s  %s\n", prefix, l.ID, l.Name, state, strings.Join(l.Scopes, ","), l.expiry(), l.budget())
+		fmt.Fprintf(w, "%s%s %s%s  %s  %s  %s\n", prefix, l.ID, l.Name, state, strings.Join(l.Scopes, ","), leaseExpiry(l), leaseBudget(l))
 	}
 }
 
@@ -201,13 +190,13 @@ func newLeaseShowCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var l leaseInfo
+			var l api.LeaseView
 			if err := c.send(cmd.Context(), "GET", "/v1/leases/"+url.PathEscape(args[0]), nil, &l); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "id:       %s\nname:     %s\nparent:   %s\nstate:    %s\nscopes:   %s\nvalid:    from %s, %s (max ttl %s)\nbudget:   %s\ntokens:   %d spent\n",
-				l.ID, l.Name, l.Parent, l.State, strings.Join(l.Scopes, " "), l.NotBefore, l.expiry(), l.MaxTTL, l.budget(), l.SpentTokens)
+				l.ID, l.Name, l.Parent, l.State, strings.Join(l.Scopes, " "), l.NotBefore, leaseExpiry(l), l.MaxTTL, leaseBudget(l), l.SpentTokens)
 			return nil
 		},
 	}
@@ -224,11 +213,11 @@ func newLeaseRenewCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var l leaseInfo
+			var l api.LeaseView
 			if err := c.send(cmd.Context(), "POST", "/v1/leases/"+url.PathEscape(args[0])+"/renew", map[string]string{"ttl": ttl}, &l); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s (%s) %s\n", l.ID, l.Name, l.expiry())
+			fmt.Fprintf(cmd.OutOrStdout(), "%s (%s) %s\n", l.ID, l.Name, leaseExpiry(l))
 			return nil
 		},
 	}

@@ -2,27 +2,14 @@ package main
 
 import (
 	"encoding/json"
+
 	"errors"
 	"fmt"
+	"github.com/mirroros/mirror/api"
 	"time"
 
 	"github.com/spf13/cobra"
 )
-
-type statusInfo struct {
-	Status               string  `json:"status"`
-	Reason               string  `json:"reason"`
-	Version              string  `json:"version"`
-	LedgerSize           uint64  `json:"ledger_size"`
-	CheckpointSize       uint64  `json:"checkpoint_size"`
-	CheckpointAgeSeconds float64 `json:"checkpoint_age_seconds"`
-	UptimeSeconds        float64 `json:"uptime_seconds"`
-	Origin               string  `json:"origin"`
-	DataDir              string  `json:"data_dir"`
-	Addr                 string  `json:"addr"`
-	PendingAppends       int     `json:"pending_appends"`
-	Started              string  `json:"started"`
-}
 
 func newStatusCmd(g *globals) *cobra.Command {
 	var asJSON bool
@@ -43,7 +30,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 				cmd.OutOrStdout().Write(body)
 				return nil
 			}
-			var s statusInfo
+			var s api.Status
 			if err := json.Unmarshal(body, &s); err != nil {
 				return err
 			}

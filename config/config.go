@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,10 +23,35 @@ const FileName = "config.toml"
 
 // Config is the kernel configuration.
 type Config struct {
-	Server Server `toml:"server"`
-	Ledger Ledger `toml:"ledger"`
-	Log    Log    `toml:"log"`
+	Server    Server              `toml:"server"`
+	Ledger    Ledger              `toml:"ledger"`
+	Log       Log                 `toml:"log"`
+	Providers []Provider          `toml:"providers"`
+	Aliases   map[string][]string `toml:"aliases"`
+	Prices    map[string]Price    `toml:"prices"`
 }
+
+// Provider is a model provider of the bus. Providers are also discovered
+// from the conventional environment variables (see docs/CONFIG.md); one
+// configured here with the same name replaces the discovered one.
+type Provider struct {
+	Name    string `toml:"name"`     // how models are addressed: "<name>/<model>"
+	Kind    string `toml:"kind"`     // ollama, openai (any OpenAI-compatible server), anthropic, gemini
+	BaseURL string `toml:"base_url"` // default: the vendor's
+	APIKey  string `toml:"api_key"`  // usually "$SOME_ENV_VAR"; never logged
+	Local   bool   `toml:"local"`    // runs on this machine: secrets may go to it
+	Tier    int    `toml:"tier"`     // cloud tiers in order of preference (local is 0)
+}
+
+// Price is a model's price in USD per million tokens.
+type Price struct {
+	Input  float64 `toml:"input"`
+	Cached float64 `toml:"cached"`
+	Output float64 `toml:"output"`
+}
+
+// ProviderKinds are the wire protocols the bus speaks.
+var ProviderKinds = []string{"ollama", "openai", "anthropic", "gemini"}
 
 // Server configures the HTTP front door.
 type Server struct {
@@ -125,6 +152,47 @@ func (c Config) Validate() error {
 	default:
 		return &FieldError{"log.format", fmt.Sprintf("%q must be text or json", c.Log.Format)}
 	}
+	seen := map[string]bool{}
+	for i, p := range c.Providers {
+		field := fmt.Sprintf("providers[%d]", i)
+		if !validName(p.Name) || strings.Contains(p.Name, "/") {
+			return &FieldError{field + ".name", fmt.Sprintf("%q must be 1-64 letters, digits, '.', '_' or '-'", p.Name)}
+		}
+		if seen[p.Name] {
+			return &FieldError{field + ".name", fmt.Sprintf("%q is configured twice", p.Name)}
+		}
+		seen[p.Name] = true
+		if !slices.Contains(ProviderKinds, p.Kind) {
+			return &FieldError{field + ".kind", fmt.Sprintf("%q must be one of %s", p.Kind, strings.Join(ProviderKinds, ", "))}
+		}
+		if p.BaseURL != "" {
+			u, err := url.Parse(p.BaseURL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return &FieldError{field + ".base_url", fmt.Sprintf("%q must be an http or https URL", p.BaseURL)}
+			}
+		}
+		if p.Tier < 0 || p.Tier > 9 {
+			return &FieldError{field + ".tier", "must be between 0 and 9"}
+		}
+	}
+	for alias, targets := range c.Aliases {
+		if !validName(alias) || len(targets) == 0 {
+			return &FieldError{"aliases." + alias, "must name one or more \"provider/model\" candidates"}
+		}
+		for _, t := range targets {
+			if prov, model, ok := strings.Cut(t, "/"); !ok || prov == "" || model == "" {
+				return &FieldError{"aliases." + alias, fmt.Sprintf("%q is not provider/model", t)}
+			}
+		}
+	}
+	for model, p := range c.Prices {
+		if !strings.Contains(model, "/") {
+			return &FieldError{"prices." + model, "keys are provider/model, optionally ending in *"}
+		}
+		if p.Input < 0 || p.Cached < 0 || p.Output < 0 || p.Input > 1e4 || p.Output > 1e4 {
+			return &FieldError{"prices." + model, "prices are USD per million tokens, between 0 and 10000"}
+		}
+	}
 	return nil
 }
 
@@ -150,7 +218,7 @@ func Parse(data []byte) (Config, error) {
 		for i, k := range undec {
 			keys[i] = k.String()
 		}
-		return Config{}, &FieldError{keys[0], "unknown setting (known: server.*, ledger.*, log.*; see docs/CONFIG.md)"}
+		return Config{}, &FieldError{keys[0], "unknown setting (known: server.*, ledger.*, log.*, providers, aliases, prices; see docs/CONFIG.md)"}
 	}
 	return c, c.Validate()
 }
@@ -203,6 +271,25 @@ max_batch = %d
 level = %q
 # text or json
 format = %q
+
+# Model providers. Ollama on 127.0.0.1:11434 and the vendors whose keys are
+# in the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY,
+# GROQ_API_KEY, MISTRAL_API_KEY, DEEPSEEK_API_KEY, OPENROUTER_API_KEY) are
+# found without configuration. Add others here:
+#
+# [[providers]]
+# name = "lmstudio"
+# kind = "openai"                # ollama, openai (any compatible server), anthropic, gemini
+# base_url = "http://127.0.0.1:1234/v1"
+# local = true
+#
+# Aliases: ordered candidates; local ones are tried first.
+# [aliases]
+# default = ["ollama/llama3.2", "openai/gpt-4o-mini"]
+#
+# Prices in USD per million tokens, for models the defaults do not know.
+# [prices]
+# "openai/my-finetune" = { input = 0.30, cached = 0.15, output = 1.20 }
 `, c.Server.Addr, c.Server.MaxBodyBytes, c.Server.ShutdownTimeout.String(),
 		c.Ledger.Name, c.Ledger.CheckpointInterval.String(), c.Ledger.MaxBatch,
 		c.Log.Level, c.Log.Format)

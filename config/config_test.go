@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -15,7 +16,7 @@ func TestTemplateParsesBackToTheSameConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != c {
+	if !reflect.DeepEqual(got, c) {
 		t.Fatalf("got %+v, want %+v", got, c)
 	}
 }
@@ -64,7 +65,7 @@ func TestMalformedTOMLSaysWhere(t *testing.T) {
 
 func TestLoadMissingFileIsDefaults(t *testing.T) {
 	c, err := Load(t.TempDir())
-	if err != nil || c != Default() {
+	if err != nil || !reflect.DeepEqual(c, Default()) {
 		t.Fatalf("Load = %+v, %v", c, err)
 	}
 	dir := t.TempDir()
@@ -76,3 +77,41 @@ func TestLoadMissingFileIsDefaults(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestProvidersAliasesAndPricesAreValidated(t *testing.T) {
+	good := `
+[[providers]]
+name = "lmstudio"
+kind = "openai"
+base_url = "http://127.0.0.1:1234/v1"
+local = true
+
+[aliases]
+default = ["lmstudio/qwen", "openai/gpt-4o-mini"]
+
+[prices]
+"openai/my-finetune" = { input = 0.3, cached = 0.15, output = 1.2 }
+`
+	c, err := Parse([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Providers) != 1 || !c.Providers[0].Local || c.Aliases["default"][0] != "lmstudio/qwen" || c.Prices["openai/my-finetune"].Output != 1.2 {
+		t.Fatalf("config = %+v", c)
+	}
+	for input, field := range map[string]string{
+		"[[providers]]\nname = \"x\"\nkind = \"bard\"":                                                   "providers[0].kind",
+		"[[providers]]\nname = \"a/b\"\nkind = \"openai\"":                                               "providers[0].name",
+		"[[providers]]\nname = \"x\"\nkind = \"openai\"\nbase_url = \"ftp://h\"":                         "providers[0].base_url",
+		"[[providers]]\nname = \"x\"\nkind = \"openai\"\n[[providers]]\nname = \"x\"\nkind = \"ollama\"": "providers[1].name",
+		"[aliases]\nfast = [\"gpt\"]":                                                                    "aliases.fast",
+		"[prices]\n\"gpt\" = { input = 1.0 }":                                                            "prices.gpt",
+		"[prices]\n\"openai/x\" = { input = -1.0 }":                                                      "prices.openai/x",
+	} {
+		_, err := Parse([]byte(input))
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("%q: error %v does not name %s", input, err, field)
+		}
+	}
+}

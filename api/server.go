@@ -55,6 +55,7 @@ func New(sys *kernel.System) *Server {
 	s.route("/v1/leases", true, map[string]handlerFunc{"GET": s.listLeases, "POST": s.grantLease})
 	s.route("/v1/leases/{id}", true, map[string]handlerFunc{"GET": s.getLease, "DELETE": s.revokeLease})
 	s.route("/v1/leases/{id}/renew", true, map[string]handlerFunc{"POST": s.renewLease})
+	s.route("/v1/models", true, map[string]handlerFunc{"GET": s.models})
 	s.route("/v1/evaluate", true, map[string]handlerFunc{"POST": s.evaluate})
 	s.route("/v1/approvals", true, map[string]handlerFunc{"GET": s.listApprovals})
 	s.route("/v1/approvals/{id}", true, map[string]handlerFunc{"GET": s.getApproval})

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mirroros/mirror/bus"
 	"github.com/mirroros/mirror/config"
 	"github.com/mirroros/mirror/store"
 	"github.com/mirroros/mirror/store/sqlite"
@@ -29,20 +30,26 @@ var Version = "dev"
 
 // System is a running kernel's subsystems.
 type System struct {
-	Config   config.Config
-	DataDir  string
-	Store    store.Store
-	Ledger   *ledger.Ledger
-	Leases   *lease.Manager
-	Gate     *gate.Gate
-	Metrics  *prometheus.Registry
-	Log      *slog.Logger
-	Started  time.Time
-	InitDone *InitResult // set when Open initialised the directory
+	Config  config.Config
+	DataDir string
+	Store   store.Store
+	Ledger  *ledger.Ledger
+	Leases  *lease.Manager
+	Gate    *gate.Gate
+
+	// The model bus.
+	Providers []config.Provider
+	Router    *bus.Router
+	Prices    *bus.PriceTable
+	Metrics   *prometheus.Registry
+	Log       *slog.Logger
+	Started   time.Time
+	InitDone  *InitResult // set when Open initialised the directory
 
 	unlock   func()
 	db       *sqlite.DB
 	policies *policyWatcher
+	catalog  *catalog
 	stopBG   context.CancelFunc
 	bgDone   chan struct{}
 }
@@ -123,6 +130,10 @@ func Open(ctx context.Context, dataDir string, cfg config.Config, opts Options) 
 	}
 	if err := s.startTrust(ctx); err != nil {
 		s.Ledger.Close(ctx)
+		return nil, err
+	}
+	if err := s.startBus(ctx); err != nil {
+		s.Close(ctx)
 		return nil, err
 	}
 	ok = true

@@ -1,0 +1,167 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/mirroros/mirror/bus"
+	"github.com/mirroros/mirror/bus/anthropic"
+	"github.com/mirroros/mirror/bus/gemini"
+	"github.com/mirroros/mirror/bus/ollama"
+	"github.com/mirroros/mirror/bus/openai"
+	"github.com/mirroros/mirror/config"
+)
+
+// newProvider builds the adapter for a provider's wire protocol.
+func newProvider(p config.Provider) (bus.Provider, error) {
+	switch p.Kind {
+	case "ollama":
+		return ollama.New(ollama.Config{Name: p.Name, BaseURL: p.BaseURL}), nil
+	case "openai":
+		return openai.New(openai.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey, Local: p.Local}), nil
+	case "anthropic":
+		return anthropic.New(anthropic.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey}), nil
+	case "gemini":
+		return gemini.New(gemini.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey}), nil
+	}
+	return nil, fmt.Errorf("provider %s: unknown kind %q", p.Name, p.Kind)
+}
+
+// ModelInfo is a model the bus can route to, for `mirror models` and
+// GET /v1/models.
+type ModelInfo struct {
+	ID       string         `json:"id"` // provider/model
+	Provider string         `json:"provider"`
+	Model    string         `json:"model"`
+	Local    bool           `json:"local"`
+	Tier     int            `json:"tier"`
+	Context  int            `json:"context,omitempty"`
+	Price    *config.Price  `json:"price_usd_per_mtok,omitempty"` // nil: unknown (a cloud call to it is refused until priced)
+	Health   *bus.Health    `json:"health,omitempty"`
+	Aliases  []string       `json:"aliases,omitempty"`
+	Extra    map[string]any `json:"-"`
+}
+
+// catalog lists the providers' models, refreshed in the background.
+type catalog struct {
+	sys *System
+
+	mu      sync.RWMutex
+	models  map[string][]bus.Model // provider → models
+	errs    map[string]string      // provider → why listing failed
+	updated time.Time
+}
+
+// startBus builds the providers, the router and the model catalog.
+func (s *System) startBus(ctx context.Context) error {
+	s.Providers = DiscoverProviders(s.Config, os.Getenv)
+	s.Router = bus.NewRouter(bus.BreakerConfig{}, nil)
+	s.Prices = bus.DefaultPrices()
+	for model, p := range s.Config.Prices {
+		s.Prices.Set(model, bus.USD(p.Input, p.Cached, p.Output))
+	}
+	for _, p := range s.Providers {
+		prov, err := newProvider(p)
+		if err != nil {
+			return err
+		}
+		s.Router.AddProvider(prov, p.Local, p.Tier)
+	}
+	for alias, targets := range s.Config.Aliases {
+		if err := s.Router.SetAlias(alias, targets); err != nil {
+			return fmt.Errorf("config: aliases.%s: %w", alias, err)
+		}
+	}
+	s.catalog = &catalog{sys: s, models: map[string][]bus.Model{}, errs: map[string]string{}}
+	return nil
+}
+
+// refresh lists every provider's models, each with a short timeout.
+func (c *catalog) refresh(ctx context.Context) {
+	type result struct {
+		name   string
+		models []bus.Model
+		err    error
+	}
+	results := make(chan result, len(c.sys.Providers))
+	for _, p := range c.sys.Providers {
+		go func(p config.Provider) {
+			prov, err := newProvider(p)
+			if err != nil {
+				results <- result{name: p.Name, err: err}
+				return
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			ms, err := prov.Models(cctx)
+			results <- result{name: p.Name, models: ms, err: err}
+		}(p)
+	}
+	models, errs := map[string][]bus.Model{}, map[string]string{}
+	for range c.sys.Providers {
+		r := <-results
+		if r.err != nil {
+			errs[r.name] = r.err.Error()
+			continue
+		}
+		models[r.name] = r.models
+	}
+	c.mu.Lock()
+	c.models, c.errs, c.updated = models, errs, time.Now()
+	c.mu.Unlock()
+}
+
+// Models lists the routable models and the providers that could not be
+// listed, with why.
+func (s *System) Models(ctx context.Context, refresh bool) ([]ModelInfo, map[string]string) {
+	if s.catalog == nil {
+		return nil, nil
+	}
+	s.catalog.mu.RLock()
+	stale := s.catalog.updated.IsZero() || time.Since(s.catalog.updated) > 5*time.Minute
+	s.catalog.mu.RUnlock()
+	if refresh || stale {
+		s.catalog.refresh(ctx)
+	}
+	health := map[string]bus.Health{}
+	for _, h := range s.Router.Health() {
+		health[h.Key()] = h
+	}
+	aliases := map[string][]string{}
+	for alias, targets := range s.Config.Aliases {
+		for _, t := range targets {
+			aliases[t] = append(aliases[t], alias)
+		}
+	}
+	s.catalog.mu.RLock()
+	defer s.catalog.mu.RUnlock()
+	var out []ModelInfo
+	for _, p := range s.Providers {
+		for _, m := range s.catalog.models[p.Name] {
+			t := bus.Target{Provider: p.Name, Model: m.ID, Local: p.Local || m.Local, Tier: p.Tier}
+			mi := ModelInfo{ID: t.Key(), Provider: p.Name, Model: m.ID, Local: t.Local, Tier: t.Tier, Context: m.Context, Aliases: aliases[t.Key()]}
+			if price, ok := s.Prices.Lookup(t); ok {
+				mi.Price = &config.Price{Input: float64(price.InputMicrosPerMTok) / 1e6, Cached: float64(price.CachedMicrosPerMTok) / 1e6, Output: float64(price.OutputMicrosPerMTok) / 1e6}
+			}
+			if h, ok := health[t.Key()]; ok {
+				mi.Health = &h
+			}
+			out = append(out, mi)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Tier != out[j].Tier {
+			return out[i].Tier < out[j].Tier
+		}
+		return out[i].ID < out[j].ID
+	})
+	errs := make(map[string]string, len(s.catalog.errs))
+	for k, v := range s.catalog.errs {
+		errs[k] = v
+	}
+	return out, errs
+}

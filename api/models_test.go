@@ -64,12 +64,12 @@ func TestModelsListsDiscoveredAndConfiguredProviders(t *testing.T) {
 	var body struct {
 		Object string `json:"object"`
 		Data   []struct {
-			ID      string   `json:"id"`
-			Object  string   `json:"object"`
-			OwnedBy string   `json:"owned_by"`
-			Local   bool     `json:"local"`
-			Tier    int      `json:"tier"`
-			Aliases []string `json:"aliases"`
+			ID      string                           `json:"id"`
+			Object  string                           `json:"object"`
+			OwnedBy string                           `json:"owned_by"`
+			Local   bool                             `json:"local"`
+			Tier    int                              `json:"tier"`
+			Aliases []string                         `json:"aliases"`
 			Price   *struct{ Input, Output float64 } `json:"price_usd_per_mtok"`
 		} `json:"data"`
 		Unavailable map[string]string `json:"unavailable"`

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/mirroros/mirror/bus"
@@ -52,6 +53,7 @@ type System struct {
 	catalog  *catalog
 	stopBG   context.CancelFunc
 	bgDone   chan struct{}
+	pending  sync.WaitGroup // model-call outcomes still being recorded
 }
 
 // Options are the optional parts of Open.
@@ -149,6 +151,7 @@ func (s *System) Close(ctx context.Context) error {
 		<-s.bgDone
 		s.stopBG = nil
 	}
+	s.pending.Wait()
 	if s.Ledger != nil {
 		body, _ := json.Marshal(map[string]any{"uptime_seconds": int64(time.Since(s.Started).Seconds())})
 		if _, err := s.Ledger.Append(ctx, ledger.Event{Kind: "kernel.stop", Actor: "kernel", Body: body}); err != nil && s.Ledger.Health().OK {

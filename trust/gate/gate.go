@@ -90,6 +90,9 @@ type InputContext struct {
 	CostUSD     float64 `json:"cost_usd,omitempty"`
 	Tier        string  `json:"tier,omitempty"`
 	Sensitivity string  `json:"sensitivity,omitempty"`
+	// Findings are detector findings the caller made on content that is
+	// not in Args (a model call's prompt): kinds only, never the content.
+	Findings []string `json:"findings,omitempty"`
 }
 
 // Result is a decision and everything that explains it.
@@ -148,9 +151,11 @@ func classify(in Input) (a risk.Assessment, err error) {
 			err = fmt.Errorf("risk classification panicked: %v", p)
 		}
 	}()
-	tool, _ := strings.CutPrefix(in.Action, "tool:")
-	if !strings.HasPrefix(in.Action, "tool:") {
-		tool = ""
+	tool, ok := strings.CutPrefix(in.Action, "tool:")
+	if !ok {
+		// Not an agent's tool (a model call, a memory write): no command to
+		// analyse; what matters is carried in the context.
+		return risk.Assessment{Categories: []risk.Category{}, Signals: []string{}, Findings: []risk.Finding{}, Sensitivity: "public"}, nil
 	}
 	a = risk.Classify(risk.Action{Tool: tool, Input: in.Args, Cwd: in.Context.Cwd})
 	return a, nil
@@ -188,10 +193,11 @@ func (g *Gate) Evaluate(ctx context.Context, caller store.Lease, in Input) (Resu
 		if sensitivityRank(in.Context.Sensitivity) > sensitivityRank(sens) {
 			sens = in.Context.Sensitivity
 		}
-		kinds := make([]string, 0, len(a.Findings))
+		kinds := make([]string, 0, len(a.Findings)+len(in.Context.Findings))
 		for _, f := range a.Findings {
 			kinds = append(kinds, f.Kind)
 		}
+		kinds = append(kinds, in.Context.Findings...)
 		cats := make([]string, len(a.Categories))
 		for i, c := range a.Categories {
 			cats[i] = string(c)

@@ -1,0 +1,369 @@
+package kernel
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mirroros/mirror/bus"
+	"github.com/mirroros/mirror/door"
+	"github.com/mirroros/mirror/store"
+	"github.com/mirroros/mirror/trace/ledger"
+	"github.com/mirroros/mirror/trust/gate"
+	"github.com/mirroros/mirror/trust/lease"
+	"github.com/mirroros/mirror/trust/policy"
+	"github.com/mirroros/mirror/trust/risk"
+)
+
+// IdentityFile is the identity preamble given to every model, whatever the
+// provider: the kernel's memory of who it works for survives model swaps.
+const IdentityFile = "identity.md"
+
+const defaultIdentity = `You are working through MirrorOS, the owner's local AI kernel.
+Be direct and accurate. Say so when you are unsure. Do not invent facts,
+files or commands. Never ask for or repeat secrets such as API keys.
+`
+
+// reservationCap bounds the output tokens reserved before a call: agents
+// ask for very large max_tokens (Claude Code sends 128,000), and reserving
+// all of it would lock up budgets; the call is settled on reported usage.
+const reservationCap = 8192
+
+// ModelError is a model call the kernel refused or could not complete, with
+// the HTTP status a front door should answer.
+type ModelError struct {
+	Status     int
+	Code       string
+	Message    string
+	ApprovalID string
+	Err        error
+}
+
+func (e *ModelError) Error() string { return e.Message }
+func (e *ModelError) Unwrap() error { return e.Err }
+
+// CallOptions say where a call came from.
+type CallOptions struct {
+	Door       string // "openai", "responses", "anthropic", "ollama", "cli"
+	Agent      string
+	NoIdentity bool // the client asked not to get the identity preamble
+}
+
+// vendorOfDoor is the provider a bare vendor model name on a vendor's own
+// door goes to: Claude Code sends "claude-…" to /v1/messages.
+var vendorOfDoor = map[string]string{"anthropic": "anthropic", "openai": "openai", "responses": "openai", "ollama": "ollama"}
+
+// modelName resolves what a client asked for into a router name.
+func (s *System) modelName(asked, doorName string) string {
+	if asked == "" {
+		return "default"
+	}
+	if strings.Contains(asked, "/") {
+		if prov, _, _ := strings.Cut(asked, "/"); s.hasProvider(prov) {
+			return asked
+		}
+	}
+	if _, ok := s.Config.Aliases[asked]; ok {
+		return asked
+	}
+	if v := vendorOfDoor[doorName]; v != "" && s.hasProvider(v) {
+		return v + "/" + asked
+	}
+	return asked
+}
+
+func (s *System) hasProvider(name string) bool {
+	for _, p := range s.Providers {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// scanRequest runs the detectors over everything that would leave the
+// machine and returns the finding kinds (never the content).
+func scanRequest(req bus.Request) []string {
+	seen := map[string]bool{}
+	var kinds []string
+	add := func(where, text string) {
+		for _, f := range risk.ScanContent(where, text) {
+			if !seen[f.Kind] {
+				seen[f.Kind] = true
+				kinds = append(kinds, f.Kind)
+			}
+		}
+	}
+	add("system", req.System)
+	for i, m := range req.Messages {
+		for _, p := range m.Content {
+			add(fmt.Sprintf("messages[%d]", i), p.Text)
+		}
+		for _, c := range m.ToolCalls {
+			add(fmt.Sprintf("messages[%d].tool_calls", i), string(c.Arguments))
+		}
+	}
+	return kinds
+}
+
+func sensitivity(kinds []string) string {
+	s := "public"
+	for _, k := range kinds {
+		switch {
+		case strings.HasPrefix(k, "secret."):
+			return "secret"
+		case strings.HasPrefix(k, "pii."):
+			s = "personal"
+		}
+	}
+	return s
+}
+
+func (s *System) identity() string {
+	path := filepath.Join(s.DataDir, IdentityFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if werr := writeFileAtomic(path, []byte(defaultIdentity), 0o600); werr != nil {
+			s.Log.Warn("identity file not written", "err", werr.Error())
+		}
+		return defaultIdentity
+	}
+	if err != nil {
+		return defaultIdentity
+	}
+	return string(b)
+}
+
+// prepared is a model call that passed the gate and the budget.
+type prepared struct {
+	targets     []bus.Target
+	req         bus.Request
+	reservation string // "" when nothing was reserved (local models)
+	decision    uint64 // audit index of the policy decision
+	findings    []string
+	asked       string
+	opts        CallOptions
+	started     time.Time
+	reqHash     [32]byte
+}
+
+// prepare runs everything before a provider is called: model resolution,
+// sovereign routing, the policy gate (whose decision is durable before
+// anything leaves: no audit, no action) and the budget reservation.
+func (s *System) prepare(ctx context.Context, l store.Lease, call door.Call, opts CallOptions) (*prepared, error) {
+	name := s.modelName(call.Model, opts.Door)
+	req := call.Request
+	if !opts.NoIdentity {
+		if id := strings.TrimSpace(s.identity()); id != "" {
+			if req.System != "" {
+				req.System = id + "\n\n" + req.System
+			} else {
+				req.System = id
+			}
+		}
+	}
+	kinds := scanRequest(req)
+	sens := sensitivity(kinds)
+	targets, err := s.Router.Resolve(name, sens != "public")
+	switch {
+	case errors.Is(err, bus.ErrNoLocal):
+		return nil, &ModelError{Status: 403, Code: "local_only", Err: err,
+			Message: fmt.Sprintf("this request carries %s (%s) and no local model is available for %q; it will not be sent to a cloud model", sens, strings.Join(kinds, ", "), call.Model)}
+	case err != nil:
+		return nil, &ModelError{Status: 404, Code: "model_not_found", Err: err,
+			Message: fmt.Sprintf("model %q is not known: use provider/model (see mirror models) or a configured alias", call.Model)}
+	}
+	first := targets[0]
+	tier := "cloud"
+	if first.Local {
+		tier = "local"
+	}
+	est, err := s.Prices.Estimate(first, bus.EstimateTokens(req), req.MaxTokens, reservationCap)
+	if err != nil {
+		return nil, &ModelError{Status: 400, Code: "unpriced_model", Err: err, Message: err.Error()}
+	}
+	res, err := s.Gate.Evaluate(ctx, l, gate.Input{
+		Action:   "model:chat:" + first.Key(),
+		Resource: first.Key(),
+		Args:     map[string]any{},
+		Context:  gate.InputContext{Agent: opts.Agent, CostUSD: float64(est) / 1e6, Tier: tier, Sensitivity: sens, Findings: kinds},
+	})
+	if err != nil {
+		return nil, err // the ledger could not record: 503 upstream
+	}
+	if res.Decision != policy.Allow {
+		code, status := "policy_block", 403
+		if res.Decision == policy.Ask {
+			code = "approval_required"
+		}
+		return nil, &ModelError{Status: status, Code: code, ApprovalID: res.ApprovalID, Message: res.Sentence()}
+	}
+	p := &prepared{targets: targets, req: req, decision: res.AuditIndex, findings: kinds, asked: call.Model, opts: opts, started: time.Now(), reqHash: sha256.Sum256(call.Raw)}
+	if est > 0 {
+		rsv, err := s.Leases.Reserve(ctx, l.ID, est, 0, 10*time.Minute)
+		var be *lease.BudgetError
+		if errors.As(err, &be) {
+			return nil, &ModelError{Status: 402, Code: "budget_exceeded", Err: err, Message: be.Error()}
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.reservation = rsv.ID
+	}
+	return p, nil
+}
+
+// finish settles the budget and records the outcome. It runs after the
+// answer went out, so the client never waits for it.
+func (s *System) finish(l store.Lease, p *prepared, used bus.Target, attempts []bus.Attempt, usage bus.Usage, respHash [32]byte, callErr error, partial bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var cost int64
+	if price, ok := s.Prices.Lookup(used); ok && used.Provider != "" {
+		cost = price.Cost(usage)
+	}
+	if p.reservation != "" {
+		if err := s.Leases.Settle(ctx, p.reservation, cost, int64(usage.PromptTokens+usage.CompletionTokens)); err != nil {
+			s.Log.Warn("settling a model call failed", "err", err.Error())
+		}
+	}
+	outcome := "ok"
+	switch {
+	case partial:
+		outcome = "partial"
+	case callErr != nil:
+		outcome = "failed"
+	}
+	body := map[string]any{
+		"lease": l.ID, "door": p.opts.Door, "model_asked": p.asked, "model": used.Key(), "decision_index": p.decision,
+		"outcome": outcome, "attempts": attempts, "usage": usage, "cost_usd": float64(cost) / 1e6,
+		"request_sha256": fmt.Sprintf("%x", p.reqHash), "response_sha256": fmt.Sprintf("%x", respHash),
+		"latency_ms": time.Since(p.started).Milliseconds(), "findings": p.findings,
+	}
+	if callErr != nil {
+		body["error"] = callErr.Error()
+	}
+	b, _ := json.Marshal(body)
+	if _, err := s.Ledger.Append(ctx, ledger.Event{Kind: "model.call", Actor: "lease/" + l.ID, Body: b}); err != nil {
+		s.Log.Error("model.call outcome not recorded", "err", err.Error())
+	}
+}
+
+// goFinish records an outcome in the background; Close waits for it.
+func (s *System) goFinish(l store.Lease, p *prepared, used bus.Target, attempts []bus.Attempt, usage bus.Usage, h [32]byte, err error, partial bool) {
+	s.pending.Add(1)
+	go func() {
+		defer s.pending.Done()
+		s.finish(l, p, used, attempts, usage, h, err, partial)
+	}()
+}
+
+// Chat is one governed, non-streaming model call.
+func (s *System) Chat(ctx context.Context, l store.Lease, call door.Call, opts CallOptions) (bus.Response, error) {
+	p, err := s.prepare(ctx, l, call, opts)
+	if err != nil {
+		return bus.Response{}, err
+	}
+	resp, used, attempts, err := s.Router.Chat(ctx, p.targets, p.req)
+	var h [32]byte
+	if err == nil {
+		b, _ := json.Marshal(resp.Message)
+		h = sha256.Sum256(b)
+	}
+	s.goFinish(l, p, used, attempts, resp.Usage, h, err, false)
+	if err != nil {
+		return bus.Response{}, upstreamError(err)
+	}
+	return resp, nil
+}
+
+// ChatStream is one governed, streamed model call. The outcome is recorded
+// when the stream ends or is closed.
+func (s *System) ChatStream(ctx context.Context, l store.Lease, call door.Call, opts CallOptions) (bus.Stream, error) {
+	p, err := s.prepare(ctx, l, call, opts)
+	if err != nil {
+		return nil, err
+	}
+	st, used, attempts, err := s.Router.ChatStream(ctx, p.targets, p.req)
+	if err != nil {
+		s.goFinish(l, p, used, attempts, bus.Usage{}, [32]byte{}, err, false)
+		return nil, upstreamError(err)
+	}
+	return &auditedStream{inner: st, s: s, l: l, p: p, used: used, attempts: attempts, h: sha256.New()}, nil
+}
+
+func upstreamError(err error) error {
+	if e, ok := bus.AsError(err); ok {
+		status := 502
+		if e.Kind == bus.RateLimited {
+			status = 429
+		}
+		if e.Kind == bus.BadRequest {
+			status = 400
+		}
+		return &ModelError{Status: status, Code: "upstream_" + string(e.Kind), Err: err, Message: err.Error()}
+	}
+	if errors.Is(err, bus.ErrAllFailed) {
+		return &ModelError{Status: 502, Code: "upstream_unavailable", Err: err, Message: err.Error()}
+	}
+	return err
+}
+
+// auditedStream hashes what it passes on and records the outcome once.
+type auditedStream struct {
+	inner    bus.Stream
+	s        *System
+	l        store.Lease
+	p        *prepared
+	used     bus.Target
+	attempts []bus.Attempt
+	h        interface {
+		io.Writer
+		Sum([]byte) []byte
+	}
+	usage bus.Usage
+	once  sync.Once
+	done  bool
+}
+
+func (a *auditedStream) Next() (bus.Event, error) {
+	ev, err := a.inner.Next()
+	if err == nil {
+		a.h.Write([]byte(ev.Text + ev.Name + ev.ArgumentsDelta))
+		if ev.Type == bus.Done {
+			a.usage, a.done = ev.Usage, true
+			a.record(nil)
+		}
+		return ev, nil
+	}
+	if errors.Is(err, io.EOF) {
+		a.record(nil)
+		return ev, err
+	}
+	a.record(err)
+	return ev, err
+}
+
+func (a *auditedStream) record(err error) {
+	a.once.Do(func() {
+		var sum [32]byte
+		copy(sum[:], a.h.Sum(nil))
+		partial := !a.done
+		a.s.goFinish(a.l, a.p, a.used, a.attempts, a.usage, sum, err, partial)
+	})
+}
+
+func (a *auditedStream) Close() error {
+	if !a.done {
+		a.record(errors.New("the client closed the stream before it ended"))
+	}
+	return a.inner.Close()
+}

@@ -1,0 +1,223 @@
+package kernel
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/mirroros/mirror/bus"
+	"github.com/mirroros/mirror/bus/openai"
+	"github.com/mirroros/mirror/config"
+	"github.com/mirroros/mirror/door"
+	"github.com/mirroros/mirror/store"
+	"github.com/mirroros/mirror/trust/lease"
+)
+
+// fakeOllama answers /api/chat (non-streaming and NDJSON) and /api/tags.
+func fakeOllama(t *testing.T, calls *atomic.Int64) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/tags":
+			w.Write([]byte(`{"models":[{"name":"llama3.2","model":"llama3.2"}]}`))
+		case "/api/chat":
+			calls.Add(1)
+			var req struct {
+				Model  string `json:"model"`
+				Stream *bool  `json:"stream"`
+			}
+			json.NewDecoder(r.Body).Decode(&req)
+			if req.Stream != nil && *req.Stream {
+				w.Header().Set("Content-Type", "application/x-ndjson")
+				fmt.Fprintf(w, `{"model":%q,"created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":"lo"},"done":false}`+"\n", req.Model)
+				fmt.Fprintf(w, `{"model":%q,"created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":"cal"},"done":false}`+"\n", req.Model)
+				fmt.Fprintf(w, `{"model":%q,"created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":9,"eval_count":2}`+"\n", req.Model)
+				return
+			}
+			fmt.Fprintf(w, `{"model":%q,"created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":"local answer"},"done":true,"done_reason":"stop","prompt_eval_count":9,"eval_count":2}`, req.Model)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+}
+
+// fakeOpenAI answers /chat/completions non-streaming.
+func fakeOpenAI(t *testing.T, calls *atomic.Int64, seen *atomic.Value) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/chat/completions" {
+			http.NotFound(w, r)
+			return
+		}
+		calls.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		seen.Store(string(b))
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"cloud answer"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1000,"completion_tokens":100,"total_tokens":1100}}`))
+	}))
+}
+
+type busFixture struct {
+	sys          *System
+	local, cloud atomic.Int64
+	seen         atomic.Value
+}
+
+func newBusFixture(t *testing.T) *busFixture {
+	f := &busFixture{}
+	ol := fakeOllama(t, &f.local)
+	oa := fakeOpenAI(t, &f.cloud, &f.seen)
+	t.Cleanup(func() { ol.Close(); oa.Close() })
+	t.Setenv("OLLAMA_HOST", ol.URL)
+	for _, k := range []string{"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GROQ_API_KEY", "MISTRAL_API_KEY", "DEEPSEEK_API_KEY", "OPENROUTER_API_KEY"} {
+		t.Setenv(k, "")
+	}
+	cfg := config.Default()
+	// The fake "cloud" runs on loopback; tier and locality are set
+	// explicitly, the way a remote vendor would be.
+	cfg.Providers = []config.Provider{{Name: "openai", Kind: "openai", BaseURL: "https://api.openai.example/v1", APIKey: "sk-upstream-secret", Tier: 1}}
+	cfg.Aliases = map[string][]string{"default": {"ollama/llama3.2"}}
+	sys, err := Open(context.Background(), t.TempDir(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sys.Close(context.Background()) })
+	// The fake "cloud" runs on loopback, which discovery would call local:
+	// register it again as the remote provider it stands for.
+	sys.Router.AddProvider(openai.New(openai.Config{Name: "openai", BaseURL: oa.URL + "/v1", APIKey: "sk-upstream-secret"}), false, 1)
+	f.sys = sys
+	return f
+}
+
+func userCall(model, text string) door.Call {
+	return door.Call{Model: model, Raw: []byte(text), Request: bus.Request{Messages: []bus.Message{{Role: bus.User, Content: []bus.Part{{Type: bus.TextPart, Text: text}}}}}}
+}
+
+func rootLease(t *testing.T, sys *System) store.Lease {
+	var l store.Lease
+	err := sys.Store.View(context.Background(), func(tx store.ReadTx) (err error) {
+		l, err = tx.Lease(context.Background(), lease.RootID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestModelCallsAreRoutedGovernedAndRecorded(t *testing.T) {
+	f := newBusFixture(t)
+	ctx := context.Background()
+	owner := rootLease(t, f.sys)
+
+	resp, err := f.sys.Chat(ctx, owner, userCall("default", "Say hello."), CallOptions{Door: "openai"})
+	if err != nil || resp.Message.Text() != "local answer" || f.local.Load() != 1 {
+		t.Fatalf("default alias → local: %+v %v", resp, err)
+	}
+
+	s, err := f.sys.ChatStream(ctx, owner, userCall("ollama/llama3.2", "stream please"), CallOptions{Door: "ollama"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := ""
+	for {
+		ev, err := s.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		text += ev.Text
+	}
+	s.Close()
+	if text != "local" {
+		t.Fatalf("streamed %q", text)
+	}
+
+	f.sys.pending.Wait()
+	var calls int
+	f.sys.Ledger.Entries(ctx, 0, 1000, func(_ uint64, d []byte) error {
+		if bytes.Contains(d, []byte(`"kind":"model.call"`)) && bytes.Contains(d, []byte(`"outcome":"ok"`)) {
+			calls++
+		}
+		if bytes.Contains(d, []byte("sk-upstream-secret")) {
+			t.Errorf("a provider key reached the ledger: %s", d)
+		}
+		return nil
+	})
+	if calls != 2 {
+		t.Fatalf("%d model.call outcomes, want 2", calls)
+	}
+}
+
+func TestSecretsNeverReachACloudModel(t *testing.T) {
+	f := newBusFixture(t)
+	owner := rootLease(t, f.sys)
+	_, err := f.sys.Chat(context.Background(), owner, userCall("openai/gpt-4o-mini", "deploy with AKIA2E3RD7XQ5YLZ4W6P please"), CallOptions{Door: "openai"})
+	var me *ModelError
+	if !errors.As(err, &me) || me.Code != "local_only" || !strings.Contains(me.Message, "secret.aws_access_key") {
+		t.Fatalf("err = %v", err)
+	}
+	if f.cloud.Load() != 0 {
+		t.Fatal("a prompt carrying a key reached the cloud model")
+	}
+	// The same prompt is fine for a local model.
+	if _, err := f.sys.Chat(context.Background(), owner, userCall("default", "deploy with AKIA2E3RD7XQ5YLZ4W6P please"), CallOptions{}); err != nil {
+		t.Fatalf("local model refused: %v", err)
+	}
+}
+
+func TestScopesAndBudgetsAreCheckedBeforeAnyProviderIsCalled(t *testing.T) {
+	f := newBusFixture(t)
+	ctx := context.Background()
+	owner := rootLease(t, f.sys)
+	tools, _, err := f.sys.Leases.Grant(ctx, owner, lease.GrantRequest{Name: "agent", Scopes: []string{"tool:*"}, BudgetMicros: -1, BudgetTokens: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.sys.Chat(ctx, tools, userCall("default", "hi"), CallOptions{})
+	var me *ModelError
+	if !errors.As(err, &me) || me.Status != 403 {
+		t.Fatalf("a lease without model scope: %v", err)
+	}
+	poor, _, err := f.sys.Leases.Grant(ctx, owner, lease.GrantRequest{Name: "poor", Scopes: []string{"model:*"}, BudgetMicros: 10, BudgetTokens: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.sys.Chat(ctx, poor, userCall("openai/gpt-4o-mini", "a long question"), CallOptions{})
+	if !errors.As(err, &me) || me.Status != 402 {
+		t.Fatalf("over budget: %v", err)
+	}
+	if f.cloud.Load() != 0 || f.local.Load() != 0 {
+		t.Fatalf("a provider was called: local %d cloud %d", f.local.Load(), f.cloud.Load())
+	}
+	// Local models cost nothing: the poor lease may still use them.
+	if _, err := f.sys.Chat(ctx, poor, userCall("default", "hi"), CallOptions{}); err != nil {
+		t.Fatalf("local call on a tiny budget: %v", err)
+	}
+	// A cloud call is settled on the usage the provider reports.
+	rich, _, err := f.sys.Leases.Grant(ctx, owner, lease.GrantRequest{Name: "rich", Scopes: []string{"model:*"}, BudgetMicros: 1_000_000, BudgetTokens: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := f.sys.Chat(ctx, rich, userCall("openai/gpt-4o-mini", "hello cloud"), CallOptions{Door: "openai"})
+	if err != nil || resp.Message.Text() != "cloud answer" || f.cloud.Load() != 1 {
+		t.Fatalf("cloud call: %+v %v", resp, err)
+	}
+	if seen, _ := f.seen.Load().(string); !strings.Contains(seen, "MirrorOS") {
+		t.Fatalf("the identity preamble was not sent: %s", seen)
+	}
+	f.sys.pending.Wait()
+	got, err := f.sys.Leases.Get(ctx, owner, rich.ID)
+	// gpt-4o-mini: 1000 prompt tokens at $0.15/M + 100 completion at $0.60/M = 150 + 60 micro-USD.
+	if err != nil || got.SpentMicros != 210 || got.ReservedMicros != 0 {
+		t.Fatalf("after settle: spent %d reserved %d (%v)", got.SpentMicros, got.ReservedMicros, err)
+	}
+}

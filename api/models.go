@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/mirroros/mirror/kernel"
 )
@@ -32,5 +33,34 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) error {
 		errs = map[string]string{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data, "unavailable": errs})
+	return nil
+}
+
+// spend answers GET /v1/spend?by=lease|model|day&since=24h.
+func (s *Server) spend(w http.ResponseWriter, r *http.Request) error {
+	if err := need(r, "audit:read"); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	by := q.Get("by")
+	if by == "" {
+		by = "model"
+	}
+	var since time.Time
+	if v := q.Get("since"); v != "" {
+		t, err := parseSince(v, time.Now())
+		if err != nil {
+			return err
+		}
+		since = t
+	}
+	rows, err := s.sys.Spend(r.Context(), by, since)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "invalid_parameter", err.Error())
+	}
+	if rows == nil {
+		rows = []kernel.SpendRow{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"by": by, "rows": rows})
 	return nil
 }

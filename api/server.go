@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mirroros/mirror/door"
 	"github.com/mirroros/mirror/kernel"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -56,6 +57,16 @@ func New(sys *kernel.System) *Server {
 	s.route("/v1/leases/{id}", true, map[string]handlerFunc{"GET": s.getLease, "DELETE": s.revokeLease})
 	s.route("/v1/leases/{id}/renew", true, map[string]handlerFunc{"POST": s.renewLease})
 	s.route("/v1/models", true, map[string]handlerFunc{"GET": s.models})
+	s.route("/v1/spend", true, map[string]handlerFunc{"GET": s.spend})
+	// Model front doors authenticate themselves, so that every refusal is
+	// in the client protocol's own error shape.
+	s.route("/v1/chat/completions", false, map[string]handlerFunc{"POST": s.serveDoor(openaiDoor)})
+	s.route("/v1/responses", false, map[string]handlerFunc{"POST": s.serveDoor(responsesDoor)})
+	s.route("/v1/messages", false, map[string]handlerFunc{"POST": s.serveDoor(anthropicDoor)})
+	s.route("/v1/messages/count_tokens", false, map[string]handlerFunc{"POST": s.countTokens})
+	s.route("/api/chat", false, map[string]handlerFunc{"POST": s.serveDoor(ollamaDoor)})
+	s.route("/api/tags", false, map[string]handlerFunc{"GET": s.ollamaTags})
+	s.route("/api/version", false, map[string]handlerFunc{"GET": s.ollamaVersion})
 	s.route("/v1/evaluate", true, map[string]handlerFunc{"POST": s.evaluate})
 	s.route("/v1/approvals", true, map[string]handlerFunc{"GET": s.listApprovals})
 	s.route("/v1/approvals/{id}", true, map[string]handlerFunc{"GET": s.getApproval})
@@ -74,6 +85,9 @@ func New(sys *kernel.System) *Server {
 	s.route("/", false, map[string]handlerFunc{})
 	return s
 }
+
+// modelDoors are the routes whose bodies are whole conversations.
+var modelDoors = map[string]bool{"/v1/chat/completions": true, "/v1/responses": true, "/v1/messages": true, "/api/chat": true}
 
 // route registers a path with its handlers per method; other methods get
 // 405 with an Allow header, unknown paths 404, both as JSON errors.
@@ -122,7 +136,11 @@ func (s *Server) route(pattern string, auth bool, methods map[string]handlerFunc
 			}
 			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 		}
-		r.Body = http.MaxBytesReader(rec, r.Body, s.sys.Config.Server.MaxBodyBytes)
+		limit := s.sys.Config.Server.MaxBodyBytes
+		if modelDoors[pattern] {
+			limit = max(limit, door.MaxBody) // conversations with images are large
+		}
+		r.Body = http.MaxBytesReader(rec, r.Body, limit)
 		if err := h(rec, r); err != nil {
 			e := toError(err)
 			if e.Status >= 500 {

@@ -1,0 +1,177 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/mirroros/mirror/api"
+	"github.com/mirroros/mirror/config"
+	"github.com/mirroros/mirror/kernel"
+)
+
+type doorEnv struct {
+	url, token string
+	upstream   *atomic.Int64
+}
+
+// newDoorEnv runs a kernel whose only model is a fake local Ollama that
+// answers "Hello from the bus." in two pieces.
+func newDoorEnv(t *testing.T) *doorEnv {
+	calls := &atomic.Int64{}
+	ol := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/tags":
+			w.Write([]byte(`{"models":[{"name":"llama3.2","model":"llama3.2"}]}`))
+		case "/api/chat":
+			calls.Add(1)
+			var req struct {
+				Model  string `json:"model"`
+				Stream *bool  `json:"stream"`
+			}
+			json.NewDecoder(r.Body).Decode(&req)
+			line := func(content string, done bool) string {
+				if done {
+					return fmt.Sprintf(`{"model":%q,"created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":7,"eval_count":5}`, req.Model)
+				}
+				return fmt.Sprintf(`{"model":%q,"created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":%q},"done":false}`, req.Model, content)
+			}
+			if req.Stream != nil && *req.Stream {
+				fmt.Fprintln(w, line("Hello from ", false))
+				fmt.Fprintln(w, line("the bus.", false))
+				fmt.Fprintln(w, line("", true))
+				return
+			}
+			fmt.Fprintf(w, `{"model":%q,"created_at":"2026-01-01T00:00:00Z","message":{"role":"assistant","content":"Hello from the bus."},"done":true,"done_reason":"stop","prompt_eval_count":7,"eval_count":5}`, req.Model)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(ol.Close)
+	t.Setenv("OLLAMA_HOST", ol.URL)
+	for _, k := range []string{"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GROQ_API_KEY", "MISTRAL_API_KEY", "DEEPSEEK_API_KEY", "OPENROUTER_API_KEY"} {
+		t.Setenv(k, "")
+	}
+	cfg := config.Default()
+	cfg.Aliases = map[string][]string{"default": {"ollama/llama3.2"}}
+	dir := t.TempDir()
+	sys, err := kernel.Open(context.Background(), dir, cfg, kernel.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(sys))
+	t.Cleanup(func() { srv.Close(); sys.Close(context.Background()) })
+	raw, _ := os.ReadFile(filepath.Join(dir, kernel.OwnerTokenFile))
+	return &doorEnv{url: srv.URL, token: strings.TrimSpace(string(raw)), upstream: calls}
+}
+
+func (d *doorEnv) post(t *testing.T, path, body string, header map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", d.url+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func sseData(body string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func TestFrontDoorsAnswerInTheirOwnProtocols(t *testing.T) {
+	d := newDoorEnv(t)
+	bearer := map[string]string{"Authorization": "Bearer " + d.token}
+	userMsg := `[{"role":"user","content":"Say hello."}]`
+
+	t.Run("OpenAI chat completions, whole", func(t *testing.T) {
+		resp, b := d.post(t, "/v1/chat/completions", `{"model":"default","messages":`+userMsg+`}`, bearer)
+		var out struct {
+			Object  string `json:"object"`
+			Model   string `json:"model"`
+			Choices []struct {
+				Message      struct{ Content string } `json:"message"`
+				FinishReason string                   `json:"finish_reason"`
+			} `json:"choices"`
+			Usage struct{ PromptTokens, CompletionTokens int } `json:"usage"`
+		}
+		if resp.StatusCode != 200 || json.Unmarshal([]byte(b), &out) != nil || out.Object != "chat.completion" ||
+			out.Choices[0].Message.Content != "Hello from the bus." || out.Choices[0].FinishReason != "stop" || out.Model != "default" {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+	})
+	t.Run("OpenAI chat completions, streamed", func(t *testing.T) {
+		resp, b := d.post(t, "/v1/chat/completions", `{"model":"ollama/llama3.2","stream":true,"messages":`+userMsg+`}`, bearer)
+		data := sseData(b)
+		if resp.StatusCode != 200 || len(data) < 3 || data[len(data)-1] != "[DONE]" || !strings.Contains(b, `"content":"the bus."`) {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+	})
+	t.Run("Anthropic messages with x-api-key, streamed", func(t *testing.T) {
+		resp, b := d.post(t, "/v1/messages", `{"model":"ollama/llama3.2","max_tokens":128000,"stream":true,"system":[{"type":"text","text":"Be brief.","cache_control":{"type":"ephemeral"}}],"thinking":{"type":"adaptive"},"messages":`+userMsg+`}`,
+			map[string]string{"x-api-key": d.token, "anthropic-version": "2023-06-01"})
+		for _, ev := range []string{"event: message_start", "event: content_block_delta", "event: message_stop"} {
+			if !strings.Contains(b, ev) {
+				t.Fatalf("%d: no %q in\n%s", resp.StatusCode, ev, b)
+			}
+		}
+	})
+	t.Run("Responses API, streamed", func(t *testing.T) {
+		resp, b := d.post(t, "/v1/responses", `{"model":"ollama/llama3.2","stream":true,"store":false,"input":[{"type":"message","role":"developer","content":"Be brief."},{"type":"message","role":"user","content":[{"type":"input_text","text":"Say hello."}]}]}`, bearer)
+		if resp.StatusCode != 200 || !strings.Contains(b, "event: response.completed") || !strings.Contains(b, `"delta":"Hello from "`) {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+	})
+	t.Run("Ollama chat streams NDJSON by default", func(t *testing.T) {
+		resp, b := d.post(t, "/api/chat", `{"model":"ollama/llama3.2","messages":`+userMsg+`}`, bearer)
+		lines := strings.Split(strings.TrimSpace(b), "\n")
+		if resp.StatusCode != 200 || len(lines) < 2 || !strings.Contains(lines[len(lines)-1], `"done":true`) {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+	})
+	t.Run("a bad key is refused in each door's own error shape", func(t *testing.T) {
+		resp, b := d.post(t, "/v1/chat/completions", `{"model":"default","messages":`+userMsg+`}`, map[string]string{"Authorization": "Bearer nope"})
+		if resp.StatusCode != 401 || !strings.Contains(b, `"type":"authentication_error"`) {
+			t.Fatalf("openai: %d %s", resp.StatusCode, b)
+		}
+		resp, b = d.post(t, "/v1/messages", `{"model":"default","max_tokens":10,"messages":`+userMsg+`}`, map[string]string{"x-api-key": "nope"})
+		if resp.StatusCode != 401 || !strings.Contains(b, `"type":"error"`) {
+			t.Fatalf("anthropic: %d %s", resp.StatusCode, b)
+		}
+		resp, b = d.post(t, "/api/chat", `{"model":"default","messages":`+userMsg+`}`, nil)
+		if resp.StatusCode != 401 || !strings.Contains(b, `"error"`) {
+			t.Fatalf("ollama: %d %s", resp.StatusCode, b)
+		}
+	})
+	t.Run("an unknown model is a 404 the client understands", func(t *testing.T) {
+		resp, b := d.post(t, "/v1/chat/completions", `{"model":"nope/never","messages":`+userMsg+`}`, bearer)
+		if resp.StatusCode != 404 || !strings.Contains(b, "model_not_found") {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+	})
+	if d.upstream.Load() != 5 {
+		t.Fatalf("upstream calls %d, want 5 (refused requests never reach a provider)", d.upstream.Load())
+	}
+}

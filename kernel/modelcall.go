@@ -188,7 +188,17 @@ func (s *System) prepare(ctx context.Context, l store.Lease, call door.Call, opt
 	}
 	est, err := s.Prices.Estimate(first, bus.EstimateTokens(req), req.MaxTokens, reservationCap)
 	if err != nil {
-		return nil, &ModelError{Status: 400, Code: "unpriced_model", Err: err, Message: err.Error()}
+		// A model without a known price (a new release, say) may run only
+		// on a lease chain with no budget: a budget cannot be kept on an
+		// unknown price.
+		rem, rerr := s.Leases.ChainRemaining(ctx, l.ID)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if rem >= 0 {
+			return nil, &ModelError{Status: 400, Code: "unpriced_model", Err: err, Message: err.Error() + " (the lease has a budget, so its cost must be known)"}
+		}
+		est = 0
 	}
 	res, err := s.Gate.Evaluate(ctx, l, gate.Input{
 		Action:   "model:chat:" + first.Key(),

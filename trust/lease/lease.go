@@ -212,6 +212,18 @@ func Remaining(chain []store.Lease, tokens bool) int64 {
 	return rem
 }
 
+// ChainRemaining is what the lease's whole chain has left to spend, in
+// micro-USD; -1 when no lease on the chain has a budget.
+func (m *Manager) ChainRemaining(ctx context.Context, id string) (int64, error) {
+	var rem int64
+	err := m.st.View(ctx, func(tx store.ReadTx) error {
+		ch, err := chain(ctx, tx, id)
+		rem = Remaining(ch, false)
+		return err
+	})
+	return rem, err
+}
+
 // chain returns the lease and its ancestors, nearest first.
 func chain(ctx context.Context, tx store.ReadTx, id string) ([]store.Lease, error) {
 	var out []store.Lease

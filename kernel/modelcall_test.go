@@ -18,6 +18,7 @@ import (
 	"github.com/mirroros/mirror/config"
 	"github.com/mirroros/mirror/door"
 	"github.com/mirroros/mirror/store"
+	"github.com/mirroros/mirror/trace/ledger"
 	"github.com/mirroros/mirror/trust/lease"
 )
 
@@ -219,5 +220,43 @@ func TestScopesAndBudgetsAreCheckedBeforeAnyProviderIsCalled(t *testing.T) {
 	// gpt-4o-mini: 1000 prompt tokens at $0.15/M + 100 completion at $0.60/M = 150 + 60 micro-USD.
 	if err != nil || got.SpentMicros != 210 || got.ReservedMicros != 0 {
 		t.Fatalf("after settle: spent %d reserved %d (%v)", got.SpentMicros, got.ReservedMicros, err)
+	}
+}
+
+func TestACallAllowedButNeverAnsweredIsClosedAsOutcomeUnknown(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	sys, err := Open(ctx, dir, config.Default(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a crash between the decision and the answer leaves behind.
+	body := []byte(`{"action":"model:chat:ollama/llama3.2","decision":"ALLOW","lease":"lse_root","resource":"ollama/llama3.2"}`)
+	rs, err := sys.Ledger.Append(ctx, ledger.Event{Kind: "policy.decision", Actor: "lease/lse_root", Body: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys.Close(ctx)
+	for round := 0; round < 2; round++ { // a second restart must not close it again
+		sys, err = Open(ctx, dir, config.Default(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys.Close(ctx) // waits for the background pass
+	}
+	sys, err = Open(ctx, dir, config.Default(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close(ctx)
+	n := 0
+	sys.Ledger.Entries(ctx, 0, 10000, func(_ uint64, d []byte) error {
+		if bytes.Contains(d, []byte(`"outcome":"outcome_unknown"`)) && bytes.Contains(d, []byte(fmt.Sprintf(`"decision_index":%d`, rs[0].Index))) {
+			n++
+		}
+		return nil
+	})
+	if n != 1 {
+		t.Fatalf("%d outcome_unknown entries for the dangling decision, want exactly 1", n)
 	}
 }

@@ -112,6 +112,18 @@ func (s *System) startTrust(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.Background())
 	s.stopBG = cancel
 	s.bgDone = make(chan struct{})
+	// Model calls an earlier run allowed but never answered are closed in
+	// the background; Close waits for the pass to finish.
+	startIndex := s.Ledger.Size()
+	s.pending.Add(1)
+	go func() {
+		defer s.pending.Done()
+		if n, err := s.closeDanglingCalls(context.Background(), startIndex); err != nil {
+			s.Log.Warn("closing model calls left open by a crash", "err", err.Error())
+		} else if n > 0 {
+			s.Log.Warn("model calls left without an outcome by an earlier stop were recorded as outcome_unknown", "calls", n)
+		}
+	}()
 	go func() {
 		defer close(s.bgDone)
 		reload := time.NewTicker(2 * time.Second)

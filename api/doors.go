@@ -176,3 +176,38 @@ func (s *Server) countTokens(w http.ResponseWriter, r *http.Request) error {
 	anthropicdoor.WriteCountTokens(w, bus.EstimateTokens(call.Request))
 	return nil
 }
+
+// embeddings answers POST /v1/embeddings (OpenAI shape).
+func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.sys.Authenticate(r.Context(), doorToken(r))
+	if err != nil {
+		openaidoor.WriteError(w, http.StatusUnauthorized, "unauthorized", "a MirrorOS lease token is required as the API key")
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, door.MaxBody))
+	if err != nil {
+		openaidoor.WriteError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return nil
+	}
+	req, err := openaidoor.ParseEmbeddingsRequest(body)
+	if err != nil {
+		var de *door.Error
+		if errors.As(err, &de) {
+			openaidoor.WriteError(w, de.Status, de.Code, de.Message)
+		} else {
+			openaidoor.WriteError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		}
+		return nil
+	}
+	vecs, usage, err := s.sys.Embed(r.Context(), p.Lease, req.Model, req.Input, kernel.CallOptions{Door: "openai", Agent: r.Header.Get("X-Mirror-Agent")})
+	if err != nil {
+		s.doorError(w, openaiDoor, err)
+		return nil
+	}
+	if req.Base64 {
+		openaidoor.WriteEmbeddingsBase64(w, req.Model, vecs, usage)
+	} else {
+		openaidoor.WriteEmbeddings(w, req.Model, vecs, usage)
+	}
+	return nil
+}

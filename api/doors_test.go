@@ -32,6 +32,17 @@ func newDoorEnv(t *testing.T) *doorEnv {
 		switch r.URL.Path {
 		case "/api/tags":
 			w.Write([]byte(`{"models":[{"name":"llama3.2","model":"llama3.2"}]}`))
+		case "/api/embed":
+			var req struct {
+				Model string   `json:"model"`
+				Input []string `json:"input"`
+			}
+			json.NewDecoder(r.Body).Decode(&req)
+			vecs := make([]string, len(req.Input))
+			for i := range vecs {
+				vecs[i] = "[0.25,-0.5,1]"
+			}
+			fmt.Fprintf(w, `{"model":%q,"embeddings":[%s],"prompt_eval_count":%d}`, req.Model, strings.Join(vecs, ","), 3*len(req.Input))
 		case "/api/chat":
 			calls.Add(1)
 			var req struct {
@@ -168,6 +179,19 @@ func TestFrontDoorsAnswerInTheirOwnProtocols(t *testing.T) {
 	t.Run("an unknown model is a 404 the client understands", func(t *testing.T) {
 		resp, b := d.post(t, "/v1/chat/completions", `{"model":"nope/never","messages":`+userMsg+`}`, bearer)
 		if resp.StatusCode != 404 || !strings.Contains(b, "model_not_found") {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+	})
+	t.Run("embeddings go through the same door and policy", func(t *testing.T) {
+		resp, b := d.post(t, "/v1/embeddings", `{"model":"ollama/llama3.2","input":["hello","world"]}`, bearer)
+		var out struct {
+			Object string `json:"object"`
+			Data   []struct {
+				Index     int       `json:"index"`
+				Embedding []float64 `json:"embedding"`
+			} `json:"data"`
+		}
+		if resp.StatusCode != 200 || json.Unmarshal([]byte(b), &out) != nil || len(out.Data) != 2 || len(out.Data[1].Embedding) != 3 || out.Data[1].Index != 1 {
 			t.Fatalf("%d %s", resp.StatusCode, b)
 		}
 	})

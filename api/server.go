@@ -61,6 +61,7 @@ func New(sys *kernel.System) *Server {
 	// Model front doors authenticate themselves, so that every refusal is
 	// in the client protocol's own error shape.
 	s.route("/v1/chat/completions", false, map[string]handlerFunc{"POST": s.serveDoor(openaiDoor)})
+	s.route("/v1/embeddings", false, map[string]handlerFunc{"POST": s.embeddings})
 	s.route("/v1/responses", false, map[string]handlerFunc{"POST": s.serveDoor(responsesDoor)})
 	s.route("/v1/messages", false, map[string]handlerFunc{"POST": s.serveDoor(anthropicDoor)})
 	s.route("/v1/messages/count_tokens", false, map[string]handlerFunc{"POST": s.countTokens})
@@ -87,7 +88,7 @@ func New(sys *kernel.System) *Server {
 }
 
 // modelDoors are the routes whose bodies are whole conversations.
-var modelDoors = map[string]bool{"/v1/chat/completions": true, "/v1/responses": true, "/v1/messages": true, "/api/chat": true}
+var modelDoors = map[string]bool{"/v1/embeddings": true, "/v1/chat/completions": true, "/v1/responses": true, "/v1/messages": true, "/api/chat": true}
 
 // route registers a path with its handlers per method; other methods get
 // 405 with an Allow header, unknown paths 404, both as JSON errors.

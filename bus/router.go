@@ -187,6 +187,9 @@ func (r *Router) record(t Target, err error) {
 	}
 }
 
+// Provider returns a registered provider by name, or nil.
+func (r *Router) Provider(name string) Provider { return r.provider(name) }
+
 func (r *Router) provider(name string) Provider {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

@@ -377,3 +377,67 @@ func (a *auditedStream) Close() error {
 	}
 	return a.inner.Close()
 }
+
+// Embed is one governed embeddings call: the same resolution, sovereign
+// routing and policy as a chat call (action model:embed:<provider>/<model>),
+// on the first candidate whose provider offers embeddings.
+func (s *System) Embed(ctx context.Context, l store.Lease, model string, input []string, opts CallOptions) ([][]float32, bus.Usage, error) {
+	name := s.modelName(model, opts.Door)
+	seen := map[string]bool{}
+	var kinds []string
+	for i, in := range input {
+		for _, f := range risk.ScanContent(fmt.Sprintf("input[%d]", i), in) {
+			if !seen[f.Kind] {
+				seen[f.Kind] = true
+				kinds = append(kinds, f.Kind)
+			}
+		}
+	}
+	sens := sensitivity(kinds)
+	targets, err := s.Router.Resolve(name, sens != "public")
+	switch {
+	case errors.Is(err, bus.ErrNoLocal):
+		return nil, bus.Usage{}, &ModelError{Status: 403, Code: "local_only", Err: err,
+			Message: fmt.Sprintf("the input carries %s (%s) and no local model is available for %q", sens, strings.Join(kinds, ", "), model)}
+	case err != nil:
+		return nil, bus.Usage{}, &ModelError{Status: 404, Code: "model_not_found", Err: err, Message: fmt.Sprintf("model %q is not known", model)}
+	}
+	var target bus.Target
+	var emb bus.Embedder
+	for _, t := range targets {
+		if e, ok := s.Router.Provider(t.Provider).(bus.Embedder); ok {
+			target, emb = t, e
+			break
+		}
+	}
+	if emb == nil {
+		return nil, bus.Usage{}, &ModelError{Status: 400, Code: "no_embeddings", Message: fmt.Sprintf("no provider for %q offers embeddings", model)}
+	}
+	tier := "cloud"
+	if target.Local {
+		tier = "local"
+	}
+	res, err := s.Gate.Evaluate(ctx, l, gate.Input{Action: "model:embed:" + target.Key(), Resource: target.Key(), Args: map[string]any{},
+		Context: gate.InputContext{Agent: opts.Agent, Tier: tier, Sensitivity: sens, Findings: kinds}})
+	if err != nil {
+		return nil, bus.Usage{}, err
+	}
+	if res.Decision != policy.Allow {
+		return nil, bus.Usage{}, &ModelError{Status: 403, Code: "policy_block", ApprovalID: res.ApprovalID, Message: res.Sentence()}
+	}
+	start := time.Now()
+	vecs, usage, err := emb.Embed(ctx, target.Model, input)
+	body, _ := json.Marshal(map[string]any{"lease": l.ID, "door": opts.Door, "model": target.Key(), "decision_index": res.AuditIndex,
+		"inputs": len(input), "usage": usage, "latency_ms": time.Since(start).Milliseconds(), "ok": err == nil})
+	s.pending.Add(1)
+	go func() {
+		defer s.pending.Done()
+		if _, aerr := s.Ledger.Append(context.Background(), ledger.Event{Kind: "model.embed", Actor: "lease/" + l.ID, Body: body}); aerr != nil {
+			s.Log.Error("model.embed outcome not recorded", "err", aerr.Error())
+		}
+	}()
+	if err != nil {
+		return nil, bus.Usage{}, upstreamError(err)
+	}
+	return vecs, usage, nil
+}

@@ -77,6 +77,7 @@ func (s *System) startBus(ctx context.Context) error {
 		}
 	}
 	s.catalog = &catalog{sys: s, models: map[string][]bus.Model{}, errs: map[string]string{}}
+	s.Metrics.MustRegister(newBusCollector(s.Router))
 	return nil
 }
 

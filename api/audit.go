@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mirroros/mirror/bus"
 	"github.com/mirroros/mirror/kernel"
 	"github.com/mirroros/mirror/trace/ledger"
 	"github.com/mirroros/mirror/trust/policy"
@@ -355,10 +356,25 @@ type Status struct {
 	Addr           string `json:"addr"`
 	PendingAppends int    `json:"pending_appends"`
 	Started        string `json:"started"`
+	// Breakers are the models whose circuit is not closed, with why.
+	Breakers    []bus.Health `json:"breakers"`
+	PolicyError string       `json:"policy_error,omitempty"` // the last refused policy reload
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	h, _ := s.healthBody()
+	breakers := []bus.Health{}
+	if s.sys.Router != nil {
+		for _, b := range s.sys.Router.Health() {
+			if b.Breaker.State != bus.Closed {
+				breakers = append(breakers, b)
+			}
+		}
+	}
+	policyErr := ""
+	if err := s.sys.PolicyError(); err != nil {
+		policyErr = err.Error()
+	}
 	writeJSON(w, http.StatusOK, Status{
 		Health:         h,
 		Origin:         s.sys.Ledger.Origin(),
@@ -366,6 +382,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 		Addr:           s.sys.Config.Server.Addr,
 		PendingAppends: s.sys.Ledger.Health().Pending,
 		Started:        s.sys.Started.UTC().Format(time.RFC3339),
+		Breakers:       breakers,
+		PolicyError:    policyErr,
 	})
 	return nil
 }

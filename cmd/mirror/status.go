@@ -39,6 +39,12 @@ func newStatusCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(out, "data dir:    %s\n", s.DataDir)
 			fmt.Fprintf(out, "ledger:      %s, %d entries, %d appends waiting\n", s.Origin, s.LedgerSize, s.PendingAppends)
 			fmt.Fprintf(out, "checkpoint:  covers %d entries, signed %.1fs ago\n", s.CheckpointSize, s.CheckpointAgeSeconds)
+			for _, b := range s.Breakers {
+				fmt.Fprintf(out, "model:       %s circuit %s: %s\n", b.Key(), b.Breaker.State, b.Breaker.Reason)
+			}
+			if s.PolicyError != "" {
+				fmt.Fprintf(out, "policies:    last edit REFUSED, previous set in force: %s\n", s.PolicyError)
+			}
 			if s.Status != "ok" {
 				fmt.Fprintf(out, "status:      DEGRADED: %s\n", s.Reason)
 				return &exitError{1, errors.New("the kernel is degraded")}

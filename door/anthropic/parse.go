@@ -311,13 +311,41 @@ func parseMessages(raw json.RawMessage) ([]bus.Message, error) {
 			if len(msg.Content) > 0 || len(msg.ToolCalls) > 0 {
 				out = append(out, msg)
 			}
+		case "system":
+			// Claude Code (2.1.332) sends the environment as a system
+			// message inside messages; keep it in place as a system turn.
+			msg, err := systemTurn(i, m.Content)
+			if err != nil {
+				return nil, err
+			}
+			if len(msg.Content) > 0 {
+				out = append(out, msg)
+			}
 		case "":
 			return nil, invalid("messages[%d].role: field required", i)
 		default:
-			return nil, invalid("messages[%d].role: must be \"user\" or \"assistant\", got %q", i, m.Role)
+			return nil, invalid("messages[%d].role: must be \"user\", \"assistant\" or \"system\", got %q", i, m.Role)
 		}
 	}
 	return out, nil
+}
+
+// systemTurn reads a system message inside messages: text only.
+func systemTurn(i int, raw json.RawMessage) (bus.Message, error) {
+	blocks, err := blocksOf(fmt.Sprintf("messages[%d].content", i), raw)
+	if err != nil {
+		return bus.Message{}, err
+	}
+	msg := bus.Message{Role: bus.System}
+	for j, b := range blocks {
+		if b.Type != "text" {
+			return bus.Message{}, invalid("messages[%d].content[%d]: a system message may hold only text blocks, got %q", i, j, b.Type)
+		}
+		if b.Text != nil && *b.Text != "" {
+			msg.Content = append(msg.Content, bus.Part{Type: bus.TextPart, Text: *b.Text})
+		}
+	}
+	return msg, nil
 }
 
 // blocksOf decodes content given as a string (one text block) or a list of

@@ -222,7 +222,7 @@ func TestParseErrors(t *testing.T) {
 		"float max_tokens":  {`{"model":"m","max_tokens":1.5,` + msgs + `}`, "max_tokens: must be an integer"},
 		"no messages":       {`{"model":"m","max_tokens":1}`, "messages: field required"},
 		"empty messages":    {`{"model":"m","max_tokens":1,"messages":[]}`, "at least one"},
-		"bad role":          {`{"model":"m","max_tokens":1,"messages":[{"role":"system","content":"x"}]}`, "messages[0].role"},
+		"bad role":          {`{"model":"m","max_tokens":1,"messages":[{"role":"developer","content":"x"}]}`, "messages[0].role"},
 		"no content":        {`{"model":"m","max_tokens":1,"messages":[{"role":"user"}]}`, "messages[0].content: field required"},
 		"content number":    {`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":5}]}`, "messages[0].content"},
 		"unknown block":     {`{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document","source":{}}]}]}`, `"document" is not supported`},
@@ -278,5 +278,22 @@ func TestParseTooLarge(t *testing.T) {
 	var de *door.Error
 	if !errors.As(err, &de) || de.Status != 413 {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Claude Code 2.1.332 sends its environment as a system message inside
+// messages, after the first user turn.
+func TestSystemMessagesInsideMessagesAreKeptInPlace(t *testing.T) {
+	call, err := ParseMessages([]byte(`{"model":"claude-opus-5-5","max_tokens":128000,"system":[{"type":"text","text":"You are Claude Code."}],
+		"messages":[{"role":"user","content":[{"type":"text","text":"say hi"}]},{"role":"system","content":"# Environment\nplatform: linux"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := call.Request.Messages
+	if len(ms) != 2 || ms[1].Role != bus.System || !strings.Contains(ms[1].Text(), "platform: linux") || call.Request.System != "You are Claude Code." {
+		t.Fatalf("messages %+v system %q", ms, call.Request.System)
+	}
+	if _, err := ParseMessages([]byte(`{"model":"m","max_tokens":1,"messages":[{"role":"system","content":[{"type":"image","source":{"type":"url","url":"http://x"}}]}]}`)); err == nil {
+		t.Fatal("a system message with an image was accepted")
 	}
 }

@@ -173,11 +173,14 @@ func (s *System) prepare(ctx context.Context, l store.Lease, call door.Call, opt
 	kinds := scanRequest(req)
 	sens := sensitivity(kinds)
 	targets, err := s.Router.Resolve(name, sens != "public")
-	switch {
-	case errors.Is(err, bus.ErrNoLocal):
-		return nil, &ModelError{Status: 403, Code: "local_only", Err: err,
-			Message: fmt.Sprintf("this request carries %s (%s) and no local model is available for %q; it will not be sent to a cloud model", sens, strings.Join(kinds, ", "), call.Model)}
-	case err != nil:
+	noLocal := errors.Is(err, bus.ErrNoLocal)
+	if noLocal {
+		// Sensitive content and no local model: only an explicit policy
+		// may send it to the cloud. Ask the gate about the cloud target, so
+		// that the refusal is decided, recorded and listed as a denial.
+		targets, err = s.Router.Resolve(name, false)
+	}
+	if err != nil {
 		return nil, &ModelError{Status: 404, Code: "model_not_found", Err: err,
 			Message: fmt.Sprintf("model %q is not known: use provider/model (see mirror models) or a configured alias", call.Model)}
 	}
@@ -214,7 +217,13 @@ func (s *System) prepare(ctx context.Context, l store.Lease, call door.Call, opt
 		if res.Decision == policy.Ask {
 			code = "approval_required"
 		}
-		return nil, &ModelError{Status: status, Code: code, ApprovalID: res.ApprovalID, Message: res.Sentence()}
+		msg := res.Sentence()
+		if noLocal {
+			code = "local_only"
+			msg = fmt.Sprintf("this request carries %s (%s) and no local model is available for %q; it will not be sent to a cloud model (%s)",
+				sens, strings.Join(kinds, ", "), call.Model, msg)
+		}
+		return nil, &ModelError{Status: status, Code: code, ApprovalID: res.ApprovalID, Message: msg}
 	}
 	p := &prepared{targets: targets, req: req, decision: res.AuditIndex, findings: kinds, asked: call.Model, opts: opts, started: time.Now(), reqHash: sha256.Sum256(call.Raw)}
 	if est > 0 {

@@ -169,6 +169,10 @@ func TestSecretsNeverReachACloudModel(t *testing.T) {
 	if f.cloud.Load() != 0 {
 		t.Fatal("a prompt carrying a key reached the cloud model")
 	}
+	ds, err := f.sys.Gate.Denials(context.Background(), store.DenialFilter{})
+	if err != nil || len(ds) != 1 || ds[0].Action != "model:chat:openai/gpt-4o-mini" || !strings.Contains(string(ds[0].Reasons), "sensitive") {
+		t.Fatalf("the refusal is not in the denied-action ledger: %+v %v", ds, err)
+	}
 	// The same prompt is fine for a local model.
 	if _, err := f.sys.Chat(context.Background(), owner, userCall("default", "deploy with AKIA2E3RD7XQ5YLZ4W6P please"), CallOptions{}); err != nil {
 		t.Fatalf("local model refused: %v", err)

@@ -29,9 +29,9 @@ var streamPieces = []string{"Hello ", "from ", "the bench."}
 
 // server is an http.Server on 127.0.0.1:0 that Close shuts down.
 type server struct {
-	url string
-	srv *http.Server
-	ln  net.Listener
+	url  string
+	srv  *http.Server
+	ln   net.Listener
 	errc chan error
 }
 

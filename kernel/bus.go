@@ -3,6 +3,8 @@ package kernel
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"sort"
 	"sync"
@@ -16,17 +18,35 @@ import (
 	"github.com/mirroros/mirror/config"
 )
 
+// upstreamClient is shared by every adapter. Go's default transport keeps
+// two idle connections per host, so under concurrency nearly every call
+// opened a new connection to the provider; keep enough for the load the
+// kernel takes. No client timeout: calls are bounded by their contexts,
+// and streams may run long.
+var upstreamClient = &http.Client{Transport: &http.Transport{
+	Proxy:                 http.ProxyFromEnvironment,
+	DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	ForceAttemptHTTP2:     true,
+	MaxIdleConns:          1024,
+	MaxIdleConnsPerHost:   256,
+	IdleConnTimeout:       90 * time.Second,
+	TLSHandshakeTimeout:   10 * time.Second,
+	ResponseHeaderTimeout: 5 * time.Minute,
+	ExpectContinueTimeout: time.Second,
+}}
+
 // newProvider builds the adapter for a provider's wire protocol.
 func newProvider(p config.Provider) (bus.Provider, error) {
+	c := upstreamClient
 	switch p.Kind {
 	case "ollama":
-		return ollama.New(ollama.Config{Name: p.Name, BaseURL: p.BaseURL}), nil
+		return ollama.New(ollama.Config{Name: p.Name, BaseURL: p.BaseURL, HTTPClient: c}), nil
 	case "openai":
-		return openai.New(openai.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey, Local: p.Local}), nil
+		return openai.New(openai.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey, Local: p.Local, HTTPClient: c}), nil
 	case "anthropic":
-		return anthropic.New(anthropic.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey}), nil
+		return anthropic.New(anthropic.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey, HTTPClient: c}), nil
 	case "gemini":
-		return gemini.New(gemini.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey}), nil
+		return gemini.New(gemini.Config{Name: p.Name, BaseURL: p.BaseURL, APIKey: p.APIKey, HTTPClient: c}), nil
 	}
 	return nil, fmt.Errorf("provider %s: unknown kind %q", p.Name, p.Kind)
 }

@@ -127,9 +127,11 @@ func sensitivity(kinds []string) string {
 	return s
 }
 
+// identity returns the identity preamble, re-reading the file only when it
+// changed: it is on every model call's path.
 func (s *System) identity() string {
 	path := filepath.Join(s.DataDir, IdentityFile)
-	b, err := os.ReadFile(path)
+	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if werr := writeFileAtomic(path, []byte(defaultIdentity), 0o600); werr != nil {
 			s.Log.Warn("identity file not written", "err", werr.Error())
@@ -139,7 +141,17 @@ func (s *System) identity() string {
 	if err != nil {
 		return defaultIdentity
 	}
-	return string(b)
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	if fi.ModTime().Equal(s.idMod) && fi.Size() == s.idSize {
+		return s.idText
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return defaultIdentity
+	}
+	s.idText, s.idMod, s.idSize = string(b), fi.ModTime(), fi.Size()
+	return s.idText
 }
 
 // prepared is a model call that passed the gate and the budget.

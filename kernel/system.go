@@ -54,6 +54,11 @@ type System struct {
 	stopBG   context.CancelFunc
 	bgDone   chan struct{}
 	pending  sync.WaitGroup // model-call outcomes still being recorded
+
+	idMu   sync.Mutex // the cached identity preamble
+	idText string
+	idMod  time.Time
+	idSize int64
 }
 
 // Options are the optional parts of Open.

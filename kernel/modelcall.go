@@ -339,6 +339,9 @@ func upstreamError(err error) error {
 		}
 		if e.Kind == bus.BadRequest {
 			status = 400
+			if e.Status == 404 { // the provider does not have that model
+				return &ModelError{Status: 404, Code: "model_not_found", Err: err, Message: err.Error()}
+			}
 		}
 		return &ModelError{Status: status, Code: "upstream_" + string(e.Kind), Err: err, Message: err.Error()}
 	}

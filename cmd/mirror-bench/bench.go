@@ -258,7 +258,7 @@ func (r *Result) Markdown() string {
 	var b strings.Builder
 	c := r.Config
 	fmt.Fprintf(&b, "## Model calls through the front door (mirror-bench)\n\n")
-	fmt.Fprintf(&b, "%s, GOMAXPROCS %d, %s/%s. Open loop %s per rate, at most %d in flight, timeout %s; latency from the scheduled send time. Load generator, fake upstream, proxy and kernel share this one process; the proxy and the kernel reach the upstream through `http.DefaultTransport` (2 idle connections per host).\n\n",
+	fmt.Fprintf(&b, "%s, GOMAXPROCS %d, %s/%s. Open loop %s per rate, at most %d in flight, timeout %s; latency from the scheduled send time. Load generator, fake upstream, proxy and kernel share this one process; the proxy reaches the upstream through `http.DefaultTransport` (2 idle connections per host), the kernel through its pooled upstream transport (256 per host).\n\n",
 		r.Started.Format("2006-01-02 15:04"), r.GOMAXPROCS, runtime.GOOS, runtime.GOARCH, c.Duration, c.MaxInflight, c.Timeout)
 
 	fmt.Fprintf(&b, "### Open loop, POST /v1/chat/completions (not streamed)\n\n")

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Target is one concrete model on one provider.
@@ -49,7 +51,14 @@ type Router struct {
 	tier      map[string]int      // provider name → tier
 	aliases   map[string][]Target // alias → candidates in preferred order
 	health    map[string]*targetHealth
+	limits    map[string]*limits // provider → rate limits
 	breakCfg  BreakerConfig
+}
+
+// limits are a provider's configured request and token rates.
+type limits struct {
+	rpm *rate.Limiter // requests per minute; nil: none
+	tpm *rate.Limiter // tokens per minute (prompt estimate); nil: none
 }
 
 type targetHealth struct {
@@ -65,7 +74,7 @@ func NewRouter(cfg BreakerConfig, now func() time.Time) *Router {
 		now = time.Now
 	}
 	return &Router{now: now, providers: map[string]Provider{}, local: map[string]bool{}, tier: map[string]int{},
-		aliases: map[string][]Target{}, health: map[string]*targetHealth{}, breakCfg: cfg}
+		aliases: map[string][]Target{}, health: map[string]*targetHealth{}, limits: map[string]*limits{}, breakCfg: cfg}
 }
 
 // AddProvider registers a provider. Local providers are tier 0.
@@ -76,6 +85,22 @@ func (r *Router) AddProvider(p Provider, local bool, tier int) {
 		tier = 0
 	}
 	r.providers[p.Name()], r.local[p.Name()], r.tier[p.Name()] = p, local, tier
+}
+
+// SetLimits caps a provider's requests and estimated prompt tokens per
+// minute (0: no cap). A provider at its limit is skipped like one that
+// answered 429, so the next candidate is tried.
+func (r *Router) SetLimits(provider string, rpm, tpm int) {
+	l := &limits{}
+	if rpm > 0 {
+		l.rpm = rate.NewLimiter(rate.Limit(float64(rpm)/60), max(1, rpm/10))
+	}
+	if tpm > 0 {
+		l.tpm = rate.NewLimiter(rate.Limit(float64(tpm)/60), max(1, tpm/10))
+	}
+	r.mu.Lock()
+	r.limits[provider] = l
+	r.mu.Unlock()
 }
 
 // SetAlias names an ordered list of "provider/model" candidates.
@@ -162,7 +187,19 @@ func (r *Router) healthOf(t Target) *targetHealth {
 }
 
 // admit says whether a target may be tried now, and why not.
-func (r *Router) admit(t Target) (bool, string) {
+func (r *Router) admit(t Target, tokens int) (bool, string) {
+	r.mu.RLock()
+	l := r.limits[t.Provider]
+	r.mu.RUnlock()
+	if l != nil {
+		now := r.now()
+		if l.rpm != nil && !l.rpm.AllowN(now, 1) {
+			return false, "provider request rate limit (rpm) reached"
+		}
+		if l.tpm != nil && !l.tpm.AllowN(now, min(tokens, l.tpm.Burst())) {
+			return false, "provider token rate limit (tpm) reached"
+		}
+	}
 	h := r.healthOf(t)
 	h.mu.Lock()
 	nb := h.notBefore
@@ -209,8 +246,9 @@ func fallible(err error) bool {
 func (r *Router) Chat(ctx context.Context, targets []Target, req Request) (Response, Target, []Attempt, error) {
 	var attempts []Attempt
 	var last error
+	tokens := EstimateTokens(req)
 	for _, t := range targets {
-		if ok, why := r.admit(t); !ok {
+		if ok, why := r.admit(t, tokens); !ok {
 			attempts = append(attempts, Attempt{Provider: t.Provider, Model: t.Model, Skipped: why})
 			continue
 		}
@@ -245,8 +283,9 @@ func (r *Router) Chat(ctx context.Context, targets []Target, req Request) (Respo
 func (r *Router) ChatStream(ctx context.Context, targets []Target, req Request) (Stream, Target, []Attempt, error) {
 	var attempts []Attempt
 	var last error
+	tokens := EstimateTokens(req)
 	for _, t := range targets {
-		if ok, why := r.admit(t); !ok {
+		if ok, why := r.admit(t, tokens); !ok {
 			attempts = append(attempts, Attempt{Provider: t.Provider, Model: t.Model, Skipped: why})
 			continue
 		}

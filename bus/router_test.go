@@ -199,3 +199,23 @@ func TestReliabilityReordersCandidatesWithinATier(t *testing.T) {
 		t.Fatalf("the steadier model should come first within its tier: %+v", ts)
 	}
 }
+
+func TestAProviderAtItsRateLimitIsSkippedForTheNextCandidate(t *testing.T) {
+	c := newClock()
+	a, b := answering("a", "from a"), answering("b", "from b")
+	r := newTestRouter(t, c, nil, a, b)
+	r.SetLimits("a", 60, 0) // one a second, burst 6
+	r.SetAlias("x", []string{"a/m", "b/m"})
+	ts, _ := r.Resolve("x", false)
+	for i := 0; i < 10; i++ {
+		r.Chat(context.Background(), ts, Request{})
+	}
+	if a.calls != 6 || b.calls != 4 {
+		t.Fatalf("a %d calls, b %d: the limited provider should take its burst of 6, then fall through", a.calls, b.calls)
+	}
+	c.advance(2 * time.Second)
+	r.Chat(context.Background(), ts, Request{})
+	if a.calls != 7 {
+		t.Fatalf("the limit did not refill: a %d calls", a.calls)
+	}
+}

@@ -29,6 +29,7 @@ type Config struct {
 	Providers []Provider          `toml:"providers"`
 	Aliases   map[string][]string `toml:"aliases"`
 	Prices    map[string]Price    `toml:"prices"`
+	Limits    Limits              `toml:"limits"`
 }
 
 // Provider is a model provider of the bus. Providers are also discovered
@@ -41,6 +42,13 @@ type Provider struct {
 	APIKey  string `toml:"api_key"`  // usually "$SOME_ENV_VAR"; never logged
 	Local   bool   `toml:"local"`    // runs on this machine: secrets may go to it
 	Tier    int    `toml:"tier"`     // cloud tiers in order of preference (local is 0)
+	RPM     int    `toml:"rpm"`      // requests per minute to this provider; 0: no cap
+	TPM     int    `toml:"tpm"`      // prompt tokens per minute (estimated); 0: no cap
+}
+
+// Limits caps what one lease may ask of the model bus.
+type Limits struct {
+	LeaseRPM int `toml:"lease_rpm"` // model calls per minute per lease; 0: no cap
 }
 
 // Price is a model's price in USD per million tokens.
@@ -174,6 +182,12 @@ func (c Config) Validate() error {
 		if p.Tier < 0 || p.Tier > 9 {
 			return &FieldError{field + ".tier", "must be between 0 and 9"}
 		}
+		if p.RPM < 0 || p.TPM < 0 {
+			return &FieldError{field + ".rpm", "rpm and tpm must not be negative"}
+		}
+	}
+	if c.Limits.LeaseRPM < 0 {
+		return &FieldError{"limits.lease_rpm", "must not be negative"}
 	}
 	for alias, targets := range c.Aliases {
 		if !validName(alias) || len(targets) == 0 {
@@ -218,7 +232,7 @@ func Parse(data []byte) (Config, error) {
 		for i, k := range undec {
 			keys[i] = k.String()
 		}
-		return Config{}, &FieldError{keys[0], "unknown setting (known: server.*, ledger.*, log.*, providers, aliases, prices; see docs/CONFIG.md)"}
+		return Config{}, &FieldError{keys[0], "unknown setting (known: server.*, ledger.*, log.*, providers, aliases, prices, limits; see docs/CONFIG.md)"}
 	}
 	return c, c.Validate()
 }

@@ -90,6 +90,9 @@ func (s *System) startBus(ctx context.Context) error {
 			return err
 		}
 		s.Router.AddProvider(prov, p.Local, p.Tier)
+		if p.RPM > 0 || p.TPM > 0 {
+			s.Router.SetLimits(p.Name, p.RPM, p.TPM)
+		}
 	}
 	for alias, targets := range s.Config.Aliases {
 		if err := s.Router.SetAlias(alias, targets); err != nil {

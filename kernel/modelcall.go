@@ -21,6 +21,7 @@ import (
 	"github.com/mirroros/mirror/trust/lease"
 	"github.com/mirroros/mirror/trust/policy"
 	"github.com/mirroros/mirror/trust/risk"
+	"golang.org/x/time/rate"
 )
 
 // IdentityFile is the identity preamble given to every model, whatever the
@@ -171,6 +172,10 @@ type prepared struct {
 // sovereign routing, the policy gate (whose decision is durable before
 // anything leaves: no audit, no action) and the budget reservation.
 func (s *System) prepare(ctx context.Context, l store.Lease, call door.Call, opts CallOptions) (*prepared, error) {
+	if !s.leaseAllowed(l.ID) {
+		return nil, &ModelError{Status: 429, Code: "rate_limited",
+			Message: fmt.Sprintf("lease %s is over its %d model calls per minute (limits.lease_rpm)", l.Name, s.Config.Limits.LeaseRPM)}
+	}
 	name := s.modelName(call.Model, opts.Door)
 	req := call.Request
 	if !opts.NoIdentity {
@@ -286,6 +291,25 @@ func (s *System) finish(l store.Lease, p *prepared, used bus.Target, attempts []
 	if _, err := s.Ledger.Append(ctx, ledger.Event{Kind: "model.call", Actor: "lease/" + l.ID, Body: b}); err != nil {
 		s.Log.Error("model.call outcome not recorded", "err", err.Error())
 	}
+}
+
+// leaseAllowed applies limits.lease_rpm, a token bucket per lease.
+func (s *System) leaseAllowed(id string) bool {
+	rpm := s.Config.Limits.LeaseRPM
+	if rpm <= 0 {
+		return true
+	}
+	s.limitMu.Lock()
+	defer s.limitMu.Unlock()
+	if s.leaseLimits == nil {
+		s.leaseLimits = map[string]*rate.Limiter{}
+	}
+	lim, ok := s.leaseLimits[id]
+	if !ok {
+		lim = rate.NewLimiter(rate.Limit(float64(rpm)/60), max(1, rpm/10))
+		s.leaseLimits[id] = lim
+	}
+	return lim.Allow()
 }
 
 // goFinish records an outcome in the background; Close waits for it.

@@ -264,3 +264,22 @@ func TestACallAllowedButNeverAnsweredIsClosedAsOutcomeUnknown(t *testing.T) {
 		t.Fatalf("%d outcome_unknown entries for the dangling decision, want exactly 1", n)
 	}
 }
+
+func TestALeaseOverItsCallRateIsRefused(t *testing.T) {
+	f := newBusFixture(t)
+	f.sys.Config.Limits.LeaseRPM = 60 // burst of 6
+	owner := rootLease(t, f.sys)
+	refused := 0
+	for i := 0; i < 10; i++ {
+		_, err := f.sys.Chat(context.Background(), owner, userCall("default", "hi"), CallOptions{})
+		var me *ModelError
+		if errors.As(err, &me) && me.Status == 429 && me.Code == "rate_limited" {
+			refused++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if refused != 4 || f.local.Load() != 6 {
+		t.Fatalf("%d refused, %d reached the provider; want 4 and 6", refused, f.local.Load())
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/mirroros/mirror/trust/lease"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/time/rate"
 )
 
 // Version is the kernel's version, set at build time with
@@ -54,6 +55,9 @@ type System struct {
 	stopBG   context.CancelFunc
 	bgDone   chan struct{}
 	pending  sync.WaitGroup // model-call outcomes still being recorded
+
+	limitMu     sync.Mutex
+	leaseLimits map[string]*rate.Limiter // limits.lease_rpm, per lease
 
 	idMu   sync.Mutex // the cached identity preamble
 	idText string

@@ -54,16 +54,15 @@ func newProvider(p config.Provider) (bus.Provider, error) {
 // ModelInfo is a model the bus can route to, for `mirror models` and
 // GET /v1/models.
 type ModelInfo struct {
-	ID       string         `json:"id"` // provider/model
-	Provider string         `json:"provider"`
-	Model    string         `json:"model"`
-	Local    bool           `json:"local"`
-	Tier     int            `json:"tier"`
-	Context  int            `json:"context,omitempty"`
-	Price    *config.Price  `json:"price_usd_per_mtok,omitempty"` // nil: unknown (a cloud call to it is refused until priced)
-	Health   *bus.Health    `json:"health,omitempty"`
-	Aliases  []string       `json:"aliases,omitempty"`
-	Extra    map[string]any `json:"-"`
+	ID       string        `json:"id"` // provider/model
+	Provider string        `json:"provider"`
+	Model    string        `json:"model"`
+	Local    bool          `json:"local"`
+	Tier     int           `json:"tier"`
+	Context  int           `json:"context,omitempty"`
+	Price    *config.Price `json:"price_usd_per_mtok,omitempty"` // nil: unknown (a cloud call to it is refused until priced)
+	Health   *bus.Health   `json:"health,omitempty"`
+	Aliases  []string      `json:"aliases,omitempty"`
 }
 
 // catalog lists the providers' models, refreshed in the background.
@@ -114,9 +113,9 @@ func (c *catalog) refresh(ctx context.Context) {
 	results := make(chan result, len(c.sys.Providers))
 	for _, p := range c.sys.Providers {
 		go func(p config.Provider) {
-			prov, err := newProvider(p)
-			if err != nil {
-				results <- result{name: p.Name, err: err}
+			prov := c.sys.Router.Provider(p.Name)
+			if prov == nil {
+				results <- result{name: p.Name, err: fmt.Errorf("provider %s is not registered", p.Name)}
 				return
 			}
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)

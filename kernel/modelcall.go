@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -383,13 +384,10 @@ type auditedStream struct {
 	p        *prepared
 	used     bus.Target
 	attempts []bus.Attempt
-	h        interface {
-		io.Writer
-		Sum([]byte) []byte
-	}
-	usage bus.Usage
-	once  sync.Once
-	done  bool
+	h        hash.Hash
+	usage    bus.Usage
+	once     sync.Once
+	done     bool
 }
 
 func (a *auditedStream) Next() (bus.Event, error) {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/mirroros/mirror/bus"
@@ -17,13 +16,8 @@ import (
 
 // fake is an upstream speaking the Anthropic Messages wire protocol.
 type fake struct {
+	bustest.Recorder
 	srv *httptest.Server
-
-	mu      sync.Mutex
-	script  bustest.Script
-	last    bus.Request
-	lastRaw map[string]json.RawMessage
-	header  http.Header
 }
 
 var _ bustest.Fake = (*fake)(nil)
@@ -39,30 +33,6 @@ func newFake(t *testing.T) *fake {
 }
 
 func (f *fake) URL() string { return f.srv.URL }
-
-func (f *fake) Next(s bustest.Script) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.script = s
-}
-
-func (f *fake) Last() bus.Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.last
-}
-
-func (f *fake) LastHeader(name string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.header.Get(name)
-}
-
-func (f *fake) lastBody() map[string]json.RawMessage {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.lastRaw
-}
 
 func writeError(w http.ResponseWriter, status int, typ, msg string) {
 	w.Header().Set("content-type", "application/json")
@@ -102,10 +72,7 @@ func (f *fake) messages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 400, "invalid_request_error", err.Error())
 		return
 	}
-	f.mu.Lock()
-	f.last, f.lastRaw, f.header = req, body, r.Header.Clone()
-	s := f.script
-	f.mu.Unlock()
+	s := f.Take(r.Header, raw, req)
 
 	if r.Header.Get("anthropic-version") == "" || r.Header.Get("content-type") != "application/json" {
 		writeError(w, 400, "invalid_request_error", "missing anthropic-version or content-type")

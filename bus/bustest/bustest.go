@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -277,4 +279,61 @@ func sameJSON(a, b json.RawMessage) bool {
 	xb, _ := json.Marshal(x)
 	yb, _ := json.Marshal(y)
 	return string(xb) == string(yb)
+}
+
+// Recorder is the state every fake keeps: the script for the next call and
+// what the last call carried. Embed it in a fake to get Next, Last and
+// LastHeader; the fake's handler calls Take for each request it receives.
+type Recorder struct {
+	mu     sync.Mutex
+	next   Script
+	last   bus.Request
+	body   []byte
+	header http.Header
+}
+
+// Next sets what the next call answers.
+func (r *Recorder) Next(s Script) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.next = s
+}
+
+// Last is the last request, decoded.
+func (r *Recorder) Last() bus.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+// LastHeader is a header of the last request.
+func (r *Recorder) LastHeader(name string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.header.Get(name)
+}
+
+// LastBody is the last request's body as received.
+func (r *Recorder) LastBody() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.body
+}
+
+// Take records a request and returns the script to answer it with; the
+// script is used once.
+func (r *Recorder) Take(h http.Header, body []byte, req bus.Request) Script {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.next
+	r.next = Script{}
+	r.last, r.body, r.header = req, body, h.Clone()
+	return s
+}
+
+// Saw records the headers of a request that uses no script (a model list).
+func (r *Recorder) Saw(h http.Header) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.header = h.Clone()
 }

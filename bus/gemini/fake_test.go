@@ -17,15 +17,12 @@ import (
 
 // fake is a Gemini upstream speaking the v1beta wire protocol.
 type fake struct {
+	bustest.Recorder
 	t   *testing.T
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	script   bustest.Script
-	last     bus.Request
-	lastBody []byte
-	lastHdr  http.Header
-	lastURL  string
+	mu      sync.Mutex
+	lastURL string
 }
 
 var _ bustest.Fake = (*fake)(nil)
@@ -39,29 +36,7 @@ func newFake(t *testing.T) *fake {
 
 func (f *fake) URL() string { return f.srv.URL + "/v1beta" }
 
-func (f *fake) Next(s bustest.Script) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.script = s
-}
-
-func (f *fake) Last() bus.Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.last
-}
-
-func (f *fake) LastHeader(name string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.lastHdr.Get(name)
-}
-
-func (f *fake) body() []byte {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.lastBody
-}
+func (f *fake) body() []byte { return f.LastBody() }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	names := map[int]string{400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
@@ -78,9 +53,7 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodGet && path == "/models" {
-		f.mu.Lock()
-		f.lastHdr = r.Header.Clone()
-		f.mu.Unlock()
+		f.Saw(r.Header)
 		f.serveModels(w, r)
 		return
 	}
@@ -115,12 +88,9 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
-	f.last = decodeRequest(model, &wire)
-	f.lastBody = raw
-	f.lastHdr = r.Header.Clone()
 	f.lastURL = r.URL.String()
-	s := f.script
 	f.mu.Unlock()
+	s := f.Take(r.Header, raw, decodeRequest(model, &wire))
 
 	if s.Status != 0 {
 		if s.RetryAfter > 0 {

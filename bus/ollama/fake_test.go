@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,13 +18,8 @@ import (
 // fake is an Ollama upstream speaking the native wire protocol, decoded
 // independently of the adapter's own wire types.
 type fake struct {
+	bustest.Recorder
 	srv *httptest.Server
-
-	mu      sync.Mutex
-	next    bustest.Script
-	last    bus.Request
-	lastRaw []byte
-	header  http.Header
 }
 
 var _ bustest.Fake = (*fake)(nil)
@@ -42,33 +36,6 @@ func newFake(t *testing.T) *fake {
 }
 
 func (f *fake) URL() string { return f.srv.URL }
-
-func (f *fake) Next(s bustest.Script) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.next = s
-}
-
-func (f *fake) Last() bus.Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.last
-}
-
-func (f *fake) LastHeader(name string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.header.Get(name)
-}
-
-func (f *fake) take(r *http.Request, raw []byte, req bus.Request) bustest.Script {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s := f.next
-	f.next = bustest.Script{}
-	f.last, f.lastRaw, f.header = req, raw, r.Header.Clone()
-	return s
-}
 
 // Ollama's request, as the fake reads it.
 type fChatReq struct {
@@ -188,7 +155,7 @@ func (f *fake) chat(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	wreq, req, err := decodeChat(raw)
-	s := f.take(r, raw, req)
+	s := f.Take(r.Header, raw, req)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

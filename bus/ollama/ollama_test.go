@@ -56,9 +56,7 @@ func TestGoldenRequest(t *testing.T) {
 	if _, err := c.Chat(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	raw := f.lastRaw
-	f.mu.Unlock()
+	raw := f.LastBody()
 	var got bytes.Buffer
 	if err := json.Indent(&got, raw, "", "  "); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -114,8 +113,8 @@ func TestGoldenRequest(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got bytes.Buffer
-			if err := json.Indent(&got, f.lastBody(), "", "  "); err != nil {
-				t.Fatalf("request is not JSON: %v\n%s", err, f.lastBody())
+			if err := json.Indent(&got, f.LastBody(), "", "  "); err != nil {
+				t.Fatalf("request is not JSON: %v\n%s", err, f.LastBody())
 			}
 			got.WriteByte('\n')
 			path := filepath.Join("testdata", tc.name+".golden.json")
@@ -168,7 +167,7 @@ func TestMaxCompletionTokens(t *testing.T) {
 		Messages: []bus.Message{{Role: bus.User, Content: []bus.Part{{Type: bus.TextPart, Text: "hi"}}}}}); err != nil {
 		t.Fatal(err)
 	}
-	body := string(f.lastBody())
+	body := string(f.LastBody())
 	if !strings.Contains(body, `"max_completion_tokens":99`) || strings.Contains(body, `"max_tokens"`) {
 		t.Fatalf("body = %s", body)
 	}
@@ -431,14 +430,9 @@ func FuzzParseChunk(f *testing.F) {
 // decodes requests with its own types (not the adapter's), so the test
 // checks the wire shape rather than the adapter agreeing with itself.
 type fakeUpstream struct {
+	bustest.Recorder
 	t   testing.TB
 	srv *httptest.Server
-
-	mu      sync.Mutex
-	next    bustest.Script
-	last    bus.Request
-	lastRaw []byte
-	header  http.Header
 }
 
 var _ bustest.Fake = (*fakeUpstream)(nil)
@@ -455,30 +449,6 @@ func newFake(t testing.TB) *fakeUpstream {
 }
 
 func (f *fakeUpstream) URL() string { return f.srv.URL + "/v1" }
-
-func (f *fakeUpstream) Next(s bustest.Script) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.next = s
-}
-
-func (f *fakeUpstream) Last() bus.Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.last
-}
-
-func (f *fakeUpstream) LastHeader(name string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.header.Get(name)
-}
-
-func (f *fakeUpstream) lastBody() []byte {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.lastRaw
-}
 
 // ---- the request as the fake reads it ----
 
@@ -619,10 +589,7 @@ func (f *fakeUpstream) chat(w http.ResponseWriter, r *http.Request) {
 	if err == nil && req.Stream && (req.StreamOptions == nil || !req.StreamOptions.IncludeUsage) {
 		err = fmt.Errorf("stream without stream_options.include_usage")
 	}
-	f.mu.Lock()
-	s := f.next
-	f.last, f.lastRaw, f.header = breq, raw, r.Header.Clone()
-	f.mu.Unlock()
+	s := f.Take(r.Header, raw, breq)
 	if err != nil {
 		writeError(w, 400, "fake could not read the request: "+err.Error(), 0)
 		return
@@ -750,9 +717,7 @@ func writeError(w http.ResponseWriter, status int, msg string, retry time.Durati
 }
 
 func (f *fakeUpstream) models(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	f.header = r.Header.Clone()
-	f.mu.Unlock()
+	f.Saw(r.Header)
 	w.Header().Set("Content-Type", "application/json")
 	io.WriteString(w, `{"object":"list","data":[`+
 		`{"id":"test-model","object":"model","created":1686935002,"owned_by":"fake"},`+
@@ -766,9 +731,7 @@ func (f *fakeUpstream) embeddings(w http.ResponseWriter, r *http.Request) {
 		Model string   `json:"model"`
 		Input []string `json:"input"`
 	}
-	f.mu.Lock()
-	f.header = r.Header.Clone()
-	f.mu.Unlock()
+	f.Saw(r.Header)
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Model == "" {
 		writeError(w, 400, "bad embeddings request", 0)
 		return

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,11 +22,8 @@ import (
 // bus's own Ollama adapter, an independent Ollama client, must pass its
 // whole contract against it.
 type doorFake struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	next bustest.Script
-	last bus.Request
-	hdr  http.Header
+	bustest.Recorder
+	srv *httptest.Server
 }
 
 var _ bustest.Fake = (*doorFake)(nil)
@@ -47,36 +43,12 @@ func newDoorFake(t *testing.T) *doorFake {
 
 func (f *doorFake) URL() string { return f.srv.URL }
 
-func (f *doorFake) Next(s bustest.Script) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.next = s
-}
-
-func (f *doorFake) Last() bus.Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.last
-}
-
-func (f *doorFake) LastHeader(name string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.hdr.Get(name)
-}
-
 func (f *doorFake) chat(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, door.MaxBody+1))
 	call, err := ParseChat(body)
-	f.mu.Lock()
-	s := f.next
-	f.next = bustest.Script{}
-	f.hdr = r.Header.Clone()
-	if err == nil {
-		f.last = call.Request
-		f.last.Model = call.Model
-	}
-	f.mu.Unlock()
+	req := call.Request
+	req.Model = call.Model
+	s := f.Take(r.Header, body, req)
 	var de *door.Error
 	if errors.As(err, &de) {
 		WriteError(w, de.Status, de.Message)

@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/mirroros/mirror/bus"
@@ -25,12 +24,9 @@ import (
 // the bus contract suite checks the door against an independent
 // implementation of the same protocol.
 type doorUpstream struct {
-	t      testing.TB
-	srv    *httptest.Server
-	mu     sync.Mutex
-	script bustest.Script
-	last   door.Call
-	header http.Header
+	bustest.Recorder
+	t   testing.TB
+	srv *httptest.Server
 }
 
 func newDoorUpstream(t testing.TB) *doorUpstream {
@@ -47,26 +43,6 @@ func newDoorUpstream(t testing.TB) *doorUpstream {
 
 func (u *doorUpstream) URL() string { return u.srv.URL + "/v1" }
 
-func (u *doorUpstream) Next(s bustest.Script) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.script = s
-}
-
-func (u *doorUpstream) Last() bus.Request {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	r := u.last.Request
-	r.Model = u.last.Model
-	return r
-}
-
-func (u *doorUpstream) LastHeader(name string) string {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.header.Get(name)
-}
-
 func (u *doorUpstream) chat(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, door.MaxBody))
 	call, err := ParseChat(body)
@@ -75,10 +51,9 @@ func (u *doorUpstream) chat(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, de.Status, de.Code, de.Message)
 		return
 	}
-	u.mu.Lock()
-	s := u.script
-	u.last, u.header = call, r.Header.Clone()
-	u.mu.Unlock()
+	req := call.Request
+	req.Model = call.Model
+	s := u.Take(r.Header, body, req)
 
 	switch {
 	case s.Status != 0:

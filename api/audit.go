@@ -2,7 +2,9 @@ package api
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/mirroros/mirror/bus"
 	"github.com/mirroros/mirror/kernel"
+	"github.com/mirroros/mirror/store"
 	"github.com/mirroros/mirror/trace/ledger"
 	"github.com/mirroros/mirror/trust/policy"
 )
@@ -134,6 +137,32 @@ func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	w.Write(data)
+	return nil
+}
+
+// getBody answers a stored model-call body by its SHA-256 (audit.store_bodies).
+func (s *Server) getBody(w http.ResponseWriter, r *http.Request) error {
+	if err := need(r, "audit:read"); err != nil {
+		return err
+	}
+	h, err := hex.DecodeString(r.PathValue("sha256"))
+	if err != nil || len(h) != sha256.Size {
+		return errorf(http.StatusBadRequest, "invalid_parameter", "the body is named by its SHA-256 as 64 hex digits")
+	}
+	var data []byte
+	err = s.sys.Store.View(r.Context(), func(tx store.ReadTx) (err error) {
+		data, err = tx.Blob(r.Context(), h)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "not_found", "no body stored with that hash (bodies are kept only with audit.store_bodies on)")
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
 	w.Write(data)
 	return nil
 }

@@ -3,6 +3,8 @@ package api_test
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mirroros/mirror/api"
 	"github.com/mirroros/mirror/config"
@@ -22,11 +25,12 @@ import (
 type doorEnv struct {
 	url, token string
 	upstream   *atomic.Int64
+	sys        *kernel.System
 }
 
 // newDoorEnv runs a kernel whose only model is a fake local Ollama that
 // answers "Hello from the bus." in two pieces.
-func newDoorEnv(t *testing.T) *doorEnv {
+func newDoorEnv(t *testing.T, tweak ...func(*config.Config)) *doorEnv {
 	calls := &atomic.Int64{}
 	ol := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -74,6 +78,9 @@ func newDoorEnv(t *testing.T) *doorEnv {
 	}
 	cfg := config.Default()
 	cfg.Aliases = map[string][]string{"default": {"ollama/llama3.2"}}
+	for _, f := range tweak {
+		f(&cfg)
+	}
 	dir := t.TempDir()
 	sys, err := kernel.Open(context.Background(), dir, cfg, kernel.Options{})
 	if err != nil {
@@ -82,7 +89,7 @@ func newDoorEnv(t *testing.T) *doorEnv {
 	srv := httptest.NewServer(api.New(sys))
 	t.Cleanup(func() { srv.Close(); sys.Close(context.Background()) })
 	raw, _ := os.ReadFile(filepath.Join(dir, kernel.OwnerTokenFile))
-	return &doorEnv{url: srv.URL, token: strings.TrimSpace(string(raw)), upstream: calls}
+	return &doorEnv{url: srv.URL, token: strings.TrimSpace(string(raw)), upstream: calls, sys: sys}
 }
 
 func (d *doorEnv) post(t *testing.T, path, body string, header map[string]string) (*http.Response, string) {
@@ -197,5 +204,62 @@ func TestFrontDoorsAnswerInTheirOwnProtocols(t *testing.T) {
 	})
 	if d.upstream.Load() != 5 {
 		t.Fatalf("upstream calls %d, want 5 (refused requests never reach a provider)", d.upstream.Load())
+	}
+}
+
+func TestStoredBodiesAreReadBackByTheirHashes(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		d := newDoorEnv(t, func(c *config.Config) { c.Audit.StoreBodies = true })
+		body := fmt.Sprintf(`{"model":"ollama/llama3.2","stream":%v,"messages":[{"role":"user","content":"keep me"}]}`, stream)
+		resp, _ := d.post(t, "/v1/chat/completions", body, map[string]string{"Authorization": "Bearer " + d.token})
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		var call struct {
+			Body struct {
+				Req    string `json:"request_sha256"`
+				Resp   string `json:"response_sha256"`
+				Stored bool   `json:"bodies_stored"`
+			} `json:"body"`
+		}
+		ctx := context.Background()
+		for deadline := time.Now().Add(10 * time.Second); call.Body.Req == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			d.sys.Ledger.Entries(ctx, 0, 1000, func(_ uint64, e []byte) error {
+				if strings.Contains(string(e), `"kind":"model.call"`) {
+					json.Unmarshal(e, &call)
+				}
+				return nil
+			})
+		}
+		if !call.Body.Stored {
+			t.Fatalf("stream=%v: the model.call entry does not say its bodies were stored: %+v", stream, call)
+		}
+		get := func(h string) (int, string) {
+			req, _ := http.NewRequest("GET", d.url+"/v1/audit/bodies/"+h, nil)
+			req.Header.Set("Authorization", "Bearer "+d.token)
+			r, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Body.Close()
+			b, _ := io.ReadAll(r.Body)
+			return r.StatusCode, string(b)
+		}
+		if code, got := get(call.Body.Req); code != 200 || got != body {
+			t.Fatalf("stream=%v: request body %d %q", stream, code, got)
+		}
+		code, got := get(call.Body.Resp)
+		if code != 200 || !strings.Contains(got, "Hello from the bus.") {
+			t.Fatalf("stream=%v: response body %d %q", stream, code, got)
+		}
+		if sum := sha256.Sum256([]byte(got)); hex.EncodeToString(sum[:]) != call.Body.Resp {
+			t.Fatalf("the stored response does not hash to response_sha256")
+		}
+		if code, _ := get(strings.Repeat("ab", 32)); code != 404 {
+			t.Fatalf("a missing body: %d", code)
+		}
+		if code, _ := get("nothex"); code != 400 {
+			t.Fatalf("a malformed hash: %d", code)
+		}
 	}
 }

@@ -39,6 +39,8 @@ type LeaseView struct {
 	SpentTokens  int64    `json:"spent_tokens"`
 	Created      string   `json:"created"`
 	Depth        *int     `json:"depth,omitempty"`
+	LocalOnly    bool     `json:"local_only,omitempty"`
+	NoIdentity   bool     `json:"no_identity,omitempty"`
 	Token        string   `json:"token,omitempty"`
 }
 
@@ -47,6 +49,7 @@ func viewLease(l store.Lease) LeaseView {
 		ID: l.ID, Parent: l.Parent, Name: l.Name, Scopes: l.Scopes, State: l.State,
 		NotBefore: l.NotBefore.Format(time.RFC3339), SpentUSD: float64(l.SpentMicros) / 1e6,
 		ReservedUSD: float64(l.ReservedMicros) / 1e6, SpentTokens: l.SpentTokens, Created: l.Created.Format(time.RFC3339),
+		LocalOnly: l.Options.LocalOnly, NoIdentity: l.Options.NoIdentity,
 	}
 	if !l.ExpiresAt.IsZero() {
 		v.ExpiresAt = l.ExpiresAt.Format(time.RFC3339)
@@ -73,6 +76,8 @@ type grantRequest struct {
 	NotBefore    string   `json:"not_before"`
 	BudgetUSD    *float64 `json:"budget_usd"`
 	BudgetTokens *int64   `json:"budget_tokens"`
+	LocalOnly    bool     `json:"local_only"`
+	NoIdentity   bool     `json:"no_identity"`
 }
 
 func decodeStrict(r *http.Request, v any) error {
@@ -103,7 +108,8 @@ func (s *Server) grantLease(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeStrict(r, &req); err != nil {
 		return err
 	}
-	g := lease.GrantRequest{Name: req.Name, Scopes: req.Scopes, BudgetMicros: -1, BudgetTokens: -1}
+	g := lease.GrantRequest{Name: req.Name, Scopes: req.Scopes, BudgetMicros: -1, BudgetTokens: -1,
+		Options: store.LeaseOptions{LocalOnly: req.LocalOnly, NoIdentity: req.NoIdentity}}
 	var err error
 	if g.TTL, err = parseDuration("ttl", req.TTL); err != nil {
 		return err

@@ -18,6 +18,11 @@ type Reliability struct {
 	success float64 // decayed success weight
 	failure float64 // decayed failure weight
 	last    time.Time
+
+	// The last lower bound computed for ranking and the weights it was
+	// computed from: inverting the incomplete beta function costs
+	// microseconds, and ranking happens on every call.
+	memoA, memoB, memoLower float64
 }
 
 func (r *Reliability) decay(now time.Time) {
@@ -66,6 +71,21 @@ func (r *Reliability) Score(now time.Time) Score {
 	s.Mean = a / (a + b)
 	s.Lower = betaQuantile(0.05, a, b)
 	return s
+}
+
+// lower is Score(now).Lower for ranking, reusing the last result while
+// both weights are within 0.5 % of the ones it was computed from (the bound
+// moves far less than the margin the router ranks with).
+func (r *Reliability) lower(now time.Time) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.decay(now)
+	a, b := 1+r.success, 1+r.failure
+	if r.memoA > 0 && math.Abs(a-r.memoA) <= 0.005*r.memoA && math.Abs(b-r.memoB) <= 0.005*r.memoB {
+		return r.memoLower
+	}
+	r.memoA, r.memoB, r.memoLower = a, b, betaQuantile(0.05, a, b)
+	return r.memoLower
 }
 
 // betaQuantile inverts the regularised incomplete beta function by

@@ -53,3 +53,16 @@ func TestOldFailuresFadeWithTheHalfLife(t *testing.T) {
 		t.Fatalf("a recovered model still scores %v", s.Mean)
 	}
 }
+
+func TestLowerBoundMemoTracksScore(t *testing.T) {
+	var r Reliability
+	now := time.Unix(1_700_000_000, 0)
+	for i := range 500 {
+		r.Record(i%10 != 0, now)
+		now = now.Add(time.Minute)
+		got, want := r.lower(now), r.Score(now).Lower
+		if math.Abs(got-want) > 0.01 {
+			t.Fatalf("after %d outcomes: memoised lower bound %.4f, exact %.4f", i+1, got, want)
+		}
+	}
+}

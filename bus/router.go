@@ -161,10 +161,13 @@ func (r *Router) Resolve(name string, localOnly bool) ([]Target, error) {
 	}
 	// Within a tier, prefer the better-proven model; the configured order
 	// breaks ties. Tiers themselves stay in order: local first.
+	if len(out) == 1 {
+		return out, nil
+	}
 	now := r.now()
 	lower := make(map[string]float64, len(out))
 	for _, t := range out {
-		lower[t.Key()] = r.healthOf(t).rel.Score(now).Lower
+		lower[t.Key()] = r.healthOf(t).rel.lower(now)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Tier != out[j].Tier {

@@ -30,6 +30,16 @@ type Config struct {
 	Aliases   map[string][]string `toml:"aliases"`
 	Prices    map[string]Price    `toml:"prices"`
 	Limits    Limits              `toml:"limits"`
+	Audit     Audit               `toml:"audit"`
+}
+
+// Audit tunes what the ledger keeps of model calls.
+type Audit struct {
+	// StoreBodies keeps the request and response bodies of every model call
+	// (content-addressed, beside the ledger, in the same transaction as the
+	// model.call entry that names their SHA-256). Off by default: the
+	// ledger keeps only the hashes.
+	StoreBodies bool `toml:"store_bodies"`
 }
 
 // Provider is a model provider of the bus. Providers are also discovered
@@ -232,7 +242,7 @@ func Parse(data []byte) (Config, error) {
 		for i, k := range undec {
 			keys[i] = k.String()
 		}
-		return Config{}, &FieldError{keys[0], "unknown setting (known: server.*, ledger.*, log.*, providers, aliases, prices, limits; see docs/CONFIG.md)"}
+		return Config{}, &FieldError{keys[0], "unknown setting (known: server.*, ledger.*, log.*, providers, aliases, prices, limits, audit; see docs/CONFIG.md)"}
 	}
 	return c, c.Validate()
 }

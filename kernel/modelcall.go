@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -131,7 +132,17 @@ func sensitivity(kinds []string) string {
 
 // identity returns the identity preamble, re-reading the file only when it
 // changed: it is on every model call's path.
+// identityRecheck is how long an edit of identity.md may take to reach
+// model calls: the file is looked at no more often than this.
+const identityRecheck = time.Second
+
 func (s *System) identity() string {
+	s.idMu.Lock()
+	if !s.idChecked.IsZero() && time.Since(s.idChecked) < identityRecheck {
+		defer s.idMu.Unlock()
+		return s.idText
+	}
+	s.idMu.Unlock()
 	path := filepath.Join(s.DataDir, IdentityFile)
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -146,13 +157,14 @@ func (s *System) identity() string {
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
 	if fi.ModTime().Equal(s.idMod) && fi.Size() == s.idSize {
+		s.idChecked = time.Now()
 		return s.idText
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return defaultIdentity
 	}
-	s.idText, s.idMod, s.idSize = string(b), fi.ModTime(), fi.Size()
+	s.idText, s.idMod, s.idSize, s.idChecked = string(b), fi.ModTime(), fi.Size(), time.Now()
 	return s.idText
 }
 
@@ -167,6 +179,7 @@ type prepared struct {
 	opts        CallOptions
 	started     time.Time
 	reqHash     [32]byte
+	raw         []byte // the request body, kept only when bodies are stored
 }
 
 // prepare runs everything before a provider is called: model resolution,
@@ -179,7 +192,7 @@ func (s *System) prepare(ctx context.Context, l store.Lease, call door.Call, opt
 	}
 	name := s.modelName(call.Model, opts.Door)
 	req := call.Request
-	if !opts.NoIdentity {
+	if !opts.NoIdentity && !l.Options.NoIdentity {
 		if id := strings.TrimSpace(s.identity()); id != "" {
 			if req.System != "" {
 				req.System = id + "\n\n" + req.System
@@ -190,8 +203,13 @@ func (s *System) prepare(ctx context.Context, l store.Lease, call door.Call, opt
 	}
 	kinds := scanRequest(req)
 	sens := sensitivity(kinds)
-	targets, err := s.Router.Resolve(name, sens != "public")
+	localOnly := sens != "public" || l.Options.LocalOnly
+	targets, err := s.Router.Resolve(name, localOnly)
 	noLocal := errors.Is(err, bus.ErrNoLocal)
+	if noLocal && l.Options.LocalOnly {
+		return nil, &ModelError{Status: 403, Code: "local_only", Err: err,
+			Message: fmt.Sprintf("lease %s is local-only and no local model is available for %q; the call will not be sent to a cloud model", l.Name, call.Model)}
+	}
 	if noLocal {
 		// Sensitive content and no local model: only an explicit policy
 		// may send it to the cloud. Ask the gate about the cloud target, so
@@ -244,6 +262,9 @@ func (s *System) prepare(ctx context.Context, l store.Lease, call door.Call, opt
 		return nil, &ModelError{Status: status, Code: code, ApprovalID: res.ApprovalID, Message: msg}
 	}
 	p := &prepared{targets: targets, req: req, decision: res.AuditIndex, findings: kinds, asked: call.Model, opts: opts, started: time.Now(), reqHash: sha256.Sum256(call.Raw)}
+	if s.Config.Audit.StoreBodies {
+		p.raw = call.Raw
+	}
 	if est > 0 {
 		rsv, err := s.Leases.Reserve(ctx, l.ID, est, 0, 10*time.Minute)
 		var be *lease.BudgetError
@@ -260,7 +281,7 @@ func (s *System) prepare(ctx context.Context, l store.Lease, call door.Call, opt
 
 // finish settles the budget and records the outcome. It runs after the
 // answer went out, so the client never waits for it.
-func (s *System) finish(l store.Lease, p *prepared, used bus.Target, attempts []bus.Attempt, usage bus.Usage, respHash [32]byte, callErr error, partial bool) {
+func (s *System) finish(l store.Lease, p *prepared, used bus.Target, attempts []bus.Attempt, usage bus.Usage, resp []byte, respHash [32]byte, callErr error, partial bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var cost int64
@@ -288,8 +309,30 @@ func (s *System) finish(l store.Lease, p *prepared, used bus.Target, attempts []
 	if callErr != nil {
 		body["error"] = callErr.Error()
 	}
+	keep := s.Config.Audit.StoreBodies && p.raw != nil && (resp != nil || callErr != nil)
+	if keep {
+		body["bodies_stored"] = true
+	}
 	b, _ := json.Marshal(body)
-	if _, err := s.Ledger.Append(ctx, ledger.Event{Kind: "model.call", Actor: "lease/" + l.ID, Body: b}); err != nil {
+	ev := ledger.Event{Kind: "model.call", Actor: "lease/" + l.ID, Body: b}
+	var err error
+	if keep {
+		err = s.Ledger.Commit(ctx, func(tx *ledger.Tx) error {
+			if err := tx.Store().PutBlob(ctx, p.reqHash[:], p.raw); err != nil {
+				return err
+			}
+			if resp != nil {
+				if err := tx.Store().PutBlob(ctx, respHash[:], resp); err != nil {
+					return err
+				}
+			}
+			_, err := tx.Append(ev)
+			return err
+		})
+	} else {
+		_, err = s.Ledger.Append(ctx, ev)
+	}
+	if err != nil {
 		s.Log.Error("model.call outcome not recorded", "err", err.Error())
 	}
 }
@@ -314,11 +357,11 @@ func (s *System) leaseAllowed(id string) bool {
 }
 
 // goFinish records an outcome in the background; Close waits for it.
-func (s *System) goFinish(l store.Lease, p *prepared, used bus.Target, attempts []bus.Attempt, usage bus.Usage, h [32]byte, err error, partial bool) {
+func (s *System) goFinish(l store.Lease, p *prepared, used bus.Target, attempts []bus.Attempt, usage bus.Usage, resp []byte, h [32]byte, err error, partial bool) {
 	s.pending.Add(1)
 	go func() {
 		defer s.pending.Done()
-		s.finish(l, p, used, attempts, usage, h, err, partial)
+		s.finish(l, p, used, attempts, usage, resp, h, err, partial)
 	}()
 }
 
@@ -329,12 +372,15 @@ func (s *System) Chat(ctx context.Context, l store.Lease, call door.Call, opts C
 		return bus.Response{}, err
 	}
 	resp, used, attempts, err := s.Router.Chat(ctx, p.targets, p.req)
-	var h [32]byte
+	var (
+		h    [32]byte
+		body []byte
+	)
 	if err == nil {
-		b, _ := json.Marshal(resp.Message)
-		h = sha256.Sum256(b)
+		body, _ = json.Marshal(resp.Message)
+		h = sha256.Sum256(body)
 	}
-	s.goFinish(l, p, used, attempts, resp.Usage, h, err, false)
+	s.goFinish(l, p, used, attempts, resp.Usage, body, h, err, false)
 	if err != nil {
 		return bus.Response{}, upstreamError(err)
 	}
@@ -350,10 +396,14 @@ func (s *System) ChatStream(ctx context.Context, l store.Lease, call door.Call, 
 	}
 	st, used, attempts, err := s.Router.ChatStream(ctx, p.targets, p.req)
 	if err != nil {
-		s.goFinish(l, p, used, attempts, bus.Usage{}, [32]byte{}, err, false)
+		s.goFinish(l, p, used, attempts, bus.Usage{}, nil, [32]byte{}, err, false)
 		return nil, upstreamError(err)
 	}
-	return &auditedStream{inner: st, s: s, l: l, p: p, used: used, attempts: attempts, h: sha256.New()}, nil
+	a := &auditedStream{inner: st, s: s, l: l, p: p, used: used, attempts: attempts, h: sha256.New()}
+	if s.Config.Audit.StoreBodies {
+		a.body = &bytes.Buffer{}
+	}
+	return a, nil
 }
 
 func upstreamError(err error) error {
@@ -385,6 +435,7 @@ type auditedStream struct {
 	used     bus.Target
 	attempts []bus.Attempt
 	h        hash.Hash
+	body     *bytes.Buffer // what was hashed, when bodies are stored
 	usage    bus.Usage
 	once     sync.Once
 	done     bool
@@ -393,7 +444,11 @@ type auditedStream struct {
 func (a *auditedStream) Next() (bus.Event, error) {
 	ev, err := a.inner.Next()
 	if err == nil {
-		a.h.Write([]byte(ev.Text + ev.Name + ev.ArgumentsDelta))
+		chunk := []byte(ev.Text + ev.Name + ev.ArgumentsDelta)
+		a.h.Write(chunk)
+		if a.body != nil {
+			a.body.Write(chunk)
+		}
 		if ev.Type == bus.Done {
 			a.usage, a.done = ev.Usage, true
 			a.record(nil)
@@ -413,7 +468,11 @@ func (a *auditedStream) record(err error) {
 		var sum [32]byte
 		copy(sum[:], a.h.Sum(nil))
 		partial := !a.done
-		a.s.goFinish(a.l, a.p, a.used, a.attempts, a.usage, sum, err, partial)
+		var body []byte
+		if a.body != nil {
+			body = a.body.Bytes()
+		}
+		a.s.goFinish(a.l, a.p, a.used, a.attempts, a.usage, body, sum, err, partial)
 	})
 }
 

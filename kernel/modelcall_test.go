@@ -283,3 +283,50 @@ func TestALeaseOverItsCallRateIsRefused(t *testing.T) {
 		t.Fatalf("%d refused, %d reached the provider; want 4 and 6", refused, f.local.Load())
 	}
 }
+
+func TestLeaseOptionsKeepCallsLocalAndDropTheIdentity(t *testing.T) {
+	f := newBusFixture(t)
+	ctx := context.Background()
+	owner := rootLease(t, f.sys)
+	private, _, err := f.sys.Leases.Grant(ctx, owner, lease.GrantRequest{Name: "private", Scopes: []string{"model:*", "lease:grant"},
+		BudgetMicros: -1, BudgetTokens: -1, Options: store.LeaseOptions{LocalOnly: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A local-only lease never reaches a cloud model, even one named
+	// explicitly, and its children inherit that.
+	child, _, err := f.sys.Leases.Grant(ctx, private, lease.GrantRequest{Name: "child", Scopes: []string{"model:*"}, BudgetMicros: -1, BudgetTokens: -1})
+	if err != nil || !child.Options.LocalOnly {
+		t.Fatalf("child of a local-only lease: %+v %v", child.Options, err)
+	}
+	for _, l := range []store.Lease{private, child} {
+		_, err = f.sys.Chat(ctx, l, userCall("openai/gpt-4o-mini", "hello"), CallOptions{})
+		var me *ModelError
+		if !errors.As(err, &me) || me.Code != "local_only" || !strings.Contains(me.Message, "local-only") {
+			t.Fatalf("%s: a cloud call on a local-only lease: %v", l.Name, err)
+		}
+		if _, err := f.sys.Chat(ctx, l, userCall("default", "hello"), CallOptions{}); err != nil {
+			t.Fatalf("%s: a local call on a local-only lease: %v", l.Name, err)
+		}
+	}
+	if f.cloud.Load() != 0 {
+		t.Fatal("a local-only lease reached the cloud")
+	}
+
+	plain, _, err := f.sys.Leases.Grant(ctx, owner, lease.GrantRequest{Name: "plain", Scopes: []string{"model:*"},
+		BudgetMicros: -1, BudgetTokens: -1, Options: store.LeaseOptions{NoIdentity: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.sys.Chat(ctx, plain, userCall("openai/gpt-4o-mini", "hello cloud"), CallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if seen, _ := f.seen.Load().(string); strings.Contains(seen, "MirrorOS") || !strings.Contains(seen, "hello cloud") {
+		t.Fatalf("a no-identity lease's call carried the preamble: %s", seen)
+	}
+	// The options survive a round trip through the store.
+	got, err := f.sys.Leases.Get(ctx, owner, plain.ID)
+	if err != nil || !got.Options.NoIdentity || got.Options.LocalOnly {
+		t.Fatalf("stored options: %+v %v", got.Options, err)
+	}
+}

@@ -59,10 +59,11 @@ type System struct {
 	limitMu     sync.Mutex
 	leaseLimits map[string]*rate.Limiter // limits.lease_rpm, per lease
 
-	idMu   sync.Mutex // the cached identity preamble
-	idText string
-	idMod  time.Time
-	idSize int64
+	idMu      sync.Mutex // the cached identity preamble
+	idText    string
+	idMod     time.Time
+	idSize    int64
+	idChecked time.Time
 }
 
 // Options are the optional parts of Open.

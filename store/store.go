@@ -76,6 +76,17 @@ type Lease struct {
 	State          string // "active", "revoked", "expired", "exhausted"
 	Created        time.Time
 	Ended          time.Time // when it stopped being active
+	Options        LeaseOptions
+}
+
+// LeaseOptions change how calls made under a lease are served. A child
+// lease inherits them and may only tighten LocalOnly.
+type LeaseOptions struct {
+	// LocalOnly sends every model call under the lease to local providers
+	// only; with none available the call fails rather than leave the machine.
+	LocalOnly bool `json:"local_only,omitempty"`
+	// NoIdentity leaves the identity preamble out of model calls.
+	NoIdentity bool `json:"no_identity,omitempty"`
 }
 
 // Reservation is budget held for an action in flight, on a lease and all
@@ -167,6 +178,8 @@ type ReadTx interface {
 	PendingApprovalsExpiringBefore(ctx context.Context, t time.Time) ([]Approval, error)
 	// Denials returns rows of the denied-action ledger, newest first.
 	Denials(ctx context.Context, f DenialFilter) ([]Denial, error)
+	// Blob returns the content whose SHA-256 is hash, or ErrNotFound.
+	Blob(ctx context.Context, hash []byte) ([]byte, error)
 }
 
 // Tx is a read-write transaction.
@@ -200,6 +213,9 @@ type Tx interface {
 	UpdateApproval(ctx context.Context, a Approval) error
 	// PutDenial appends a row to the denied-action ledger.
 	PutDenial(ctx context.Context, d Denial) error
+	// PutBlob stores content under its SHA-256 hash; storing it again is a
+	// no-op, and a hash that is not the content's is an error.
+	PutBlob(ctx context.Context, hash, data []byte) error
 	// Savepoint runs fn so that, if it returns an error, every write it made
 	// is undone while the rest of the transaction stays.
 	Savepoint(ctx context.Context, fn func() error) error

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,7 +44,7 @@ saved.txt'): 'mirror audit verify --against saved.txt' later proves that the
 log still extends it, which catches a rewrite even by someone holding the
 local signing key.`,
 	}
-	cmd.AddCommand(newVerifyCmd(g), newTailCmd(g), newShowCmd(g), newProveCmd(g), newCheckpointCmd(g), newPubkeyCmd(g), newExportCmd(g))
+	cmd.AddCommand(newVerifyCmd(g), newTailCmd(g), newShowCmd(g), newProveCmd(g), newCheckpointCmd(g), newPubkeyCmd(g), newExportCmd(g), newBodyCmd(g))
 	return cmd
 }
 
@@ -322,6 +323,33 @@ func newShowCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&pretty, "pretty", false, "indent the JSON (the stored bytes are compact)")
 	return cmd
+}
+
+func newBodyCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "body SHA256",
+		Short: "Print a model call's stored request or response body",
+		Long: `Print a model call's request or response body, named by the request_sha256 or
+response_sha256 of its model.call entry. Bodies are kept only when
+audit.store_bodies is on in config.toml (see docs/CONFIG.md).`,
+		Example: "  mirror audit body 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if h, err := hex.DecodeString(args[0]); err != nil || len(h) != 32 {
+				return fmt.Errorf("SHA256 must be 64 hex digits, got %q", args[0])
+			}
+			c, err := newClient(cmd, g)
+			if err != nil {
+				return err
+			}
+			body, _, err := c.get(cmd.Context(), "/v1/audit/bodies/"+strings.ToLower(args[0]))
+			if err != nil {
+				return err
+			}
+			cmd.OutOrStdout().Write(body)
+			return nil
+		},
+	}
 }
 
 func formatEntry(data []byte) string {

@@ -54,12 +54,14 @@ func newLeaseGrantCmd(g *globals) *cobra.Command {
 		scopes            []string
 		budget            float64
 		tokens            int64
+		localOnly, noID   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "grant --name NAME --scope S [--scope S…] [--ttl 1h] [--budget USD]",
 		Short: "Grant a child lease of the lease you hold; prints its token once",
 		Example: `  mirror lease grant --name claude-code --scope 'tool:*' --scope model:chat --ttl 8h --budget 5
-  MIRROR_TOKEN=$(mirror lease grant --name ci --scope audit:read --ttl 1h --token-only)`,
+  MIRROR_TOKEN=$(mirror lease grant --name ci --scope audit:read --ttl 1h --token-only)
+  mirror lease grant --name private --scope 'model:*' --local-only`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if name == "" || len(scopes) == 0 {
@@ -77,6 +79,12 @@ func newLeaseGrantCmd(g *globals) *cobra.Command {
 			}
 			if cmd.Flags().Changed("tokens") {
 				req["budget_tokens"] = tokens
+			}
+			if localOnly {
+				req["local_only"] = true
+			}
+			if noID {
+				req["no_identity"] = true
 			}
 			c, err := newClient(cmd, g)
 			if err != nil {
@@ -102,6 +110,8 @@ func newLeaseGrantCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&maxTTL, "max-ttl", "", "longest lifetime through renewals (default 24h)")
 	cmd.Flags().Float64Var(&budget, "budget", 0, "budget in USD (default: half of what the parent chain has left, if it has a budget)")
 	cmd.Flags().Int64Var(&tokens, "tokens", 0, "token budget")
+	cmd.Flags().BoolVar(&localOnly, "local-only", false, "send every model call under this lease to local models only (inherited by its children)")
+	cmd.Flags().BoolVar(&noID, "no-identity", false, "leave the identity preamble out of model calls under this lease")
 	cmd.Flags().Bool("token-only", false, "print only the token")
 	return cmd
 }

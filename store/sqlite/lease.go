@@ -13,7 +13,7 @@ import (
 )
 
 const leaseColumns = `id, COALESCE(parent, ''), name, scopes, token_hash, not_before_ns, expires_at_ns, max_ttl_ns,
-	budget_micros, spent_micros, reserved_micros, budget_tokens, spent_tokens, reserved_tokens, state, created_ns, ended_ns`
+	budget_micros, spent_micros, reserved_micros, budget_tokens, spent_tokens, reserved_tokens, state, created_ns, ended_ns, options`
 
 func nsTime(ns int64) time.Time {
 	if ns == 0 {
@@ -34,18 +34,21 @@ type scanner interface{ Scan(dest ...any) error }
 func scanLease(row scanner) (store.Lease, error) {
 	var (
 		l                                   store.Lease
-		scopes                              string
+		scopes, options                     string
 		notBefore, expires, maxTTL, created int64
 		ended                               int64
 	)
 	err := row.Scan(&l.ID, &l.Parent, &l.Name, &scopes, &l.TokenHash, &notBefore, &expires, &maxTTL,
 		&l.BudgetMicros, &l.SpentMicros, &l.ReservedMicros, &l.BudgetTokens, &l.SpentTokens, &l.ReservedTokens,
-		&l.State, &created, &ended)
+		&l.State, &created, &ended, &options)
 	if err != nil {
 		return store.Lease{}, err
 	}
 	if err := json.Unmarshal([]byte(scopes), &l.Scopes); err != nil {
 		return store.Lease{}, fmt.Errorf("store: lease %s scopes: %w", l.ID, err)
+	}
+	if err := json.Unmarshal([]byte(options), &l.Options); err != nil {
+		return store.Lease{}, fmt.Errorf("store: lease %s options: %w", l.ID, err)
 	}
 	l.NotBefore, l.ExpiresAt, l.Created, l.Ended = nsTime(notBefore), nsTime(expires), nsTime(created), nsTime(ended)
 	l.MaxTTL = time.Duration(maxTTL)
@@ -139,15 +142,19 @@ func (t *tx) PutLease(ctx context.Context, l store.Lease) error {
 	if err != nil {
 		return err
 	}
+	options, err := json.Marshal(l.Options)
+	if err != nil {
+		return err
+	}
 	var parent any
 	if l.Parent != "" {
 		parent = l.Parent
 	}
 	_, err = t.sqlTx.ExecContext(ctx, `INSERT INTO leases(id, parent, name, scopes, token_hash, not_before_ns, expires_at_ns, max_ttl_ns,
-		budget_micros, spent_micros, reserved_micros, budget_tokens, spent_tokens, reserved_tokens, state, created_ns, ended_ns)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		budget_micros, spent_micros, reserved_micros, budget_tokens, spent_tokens, reserved_tokens, state, created_ns, ended_ns, options)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		l.ID, parent, l.Name, string(scopes), l.TokenHash, timeNS(l.NotBefore), timeNS(l.ExpiresAt), int64(l.MaxTTL),
-		l.BudgetMicros, l.SpentMicros, l.ReservedMicros, l.BudgetTokens, l.SpentTokens, l.ReservedTokens, l.State, timeNS(l.Created), timeNS(l.Ended))
+		l.BudgetMicros, l.SpentMicros, l.ReservedMicros, l.BudgetTokens, l.SpentTokens, l.ReservedTokens, l.State, timeNS(l.Created), timeNS(l.Ended), string(options))
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") || strings.Contains(err.Error(), "PRIMARY KEY") {
 			return fmt.Errorf("%w: lease %s or its token already exists", store.ErrConflict, l.ID)

@@ -103,6 +103,14 @@ var migrations = []string{
 		audit_index INTEGER NOT NULL
 	);
 	CREATE INDEX denials_time ON denials(time_ns);`,
+	// 4: per-lease options (local-only routing, the identity preamble) and
+	// content-addressed blobs (model-call bodies when audit.store_bodies is on).
+	`ALTER TABLE leases ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+	CREATE TABLE blobs (
+		hash       BLOB PRIMARY KEY,
+		data       BLOB NOT NULL,
+		created_ns INTEGER NOT NULL
+	) WITHOUT ROWID;`,
 }
 
 // SchemaVersion is the schema version this build writes.

@@ -1,10 +1,13 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/mirroros/mirror/store"
 	"github.com/mirroros/mirror/store/sqlite"
@@ -75,5 +78,51 @@ func TestReadOnlyMissingFile(t *testing.T) {
 	_, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "absent.db"), sqlite.Options{ReadOnly: true})
 	if err == nil {
 		t.Fatal("opened a missing database read-only")
+	}
+}
+
+// TestWALIsCheckpointedInBackground shows that commits never checkpoint
+// inline (the writer has wal_autocheckpoint off) and that the background
+// checkpointer keeps the WAL from growing without bound: after the first
+// round of writes is copied back, later writes reuse the WAL from its start.
+func TestWALIsCheckpointedInBackground(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "mirror.db")
+	db, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	value := bytes.Repeat([]byte("x"), 3000)
+	write := func(round int) {
+		for i := range 400 {
+			err := db.Update(ctx, func(tx store.Tx) error {
+				return tx.SetMeta(ctx, fmt.Sprintf("k%d-%d", round, i%50), value)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	walSize := func() int64 {
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	write(0)
+	first := walSize()
+	deadline := time.Now().Add(10 * time.Second)
+	for db.Checkpoints() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no background checkpoint within 10s of writes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	write(0) // the same keys again: the same amount of WAL
+	if got := walSize(); got > first+first/4 {
+		t.Fatalf("WAL grew from %d to %d bytes after a checkpoint: it is not being reused", first, got)
 	}
 }

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"reservations are stored, found and deleted once", testReservations},
 		{"approvals are stored, listed by state and decided", testApprovals},
 		{"denials are listed newest first and filtered", testDenials},
+		{"blobs are content-addressed and stored once", testBlobs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -359,7 +360,7 @@ func testLeases(t *testing.T, st store.Store) {
 		NotBefore: now, BudgetMicros: -1, BudgetTokens: -1, State: "active", Created: now}
 	child := store.Lease{ID: "lse_a", Parent: "lse_root", Name: "agent", Scopes: []string{"tool:*", "model:chat"}, TokenHash: h("a"),
 		NotBefore: now, ExpiresAt: now.Add(time.Hour), MaxTTL: 2 * time.Hour, BudgetMicros: 5_000_000, BudgetTokens: -1,
-		State: "active", Created: now.Add(time.Second)}
+		State: "active", Created: now.Add(time.Second), Options: store.LeaseOptions{LocalOnly: true}}
 	for _, l := range []store.Lease{root, child} {
 		if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutLease(ctx, l) }); err != nil {
 			t.Fatal(err)
@@ -387,7 +388,7 @@ func testLeases(t *testing.T, st store.Store) {
 		}
 		if got.Parent != "lse_root" || got.Name != "agent" || fmt.Sprint(got.Scopes) != "[tool:* model:chat]" ||
 			!got.ExpiresAt.Equal(child.ExpiresAt) || got.MaxTTL != 2*time.Hour || got.BudgetMicros != 5_000_000 ||
-			got.SpentMicros != 1_500_000 || got.ReservedMicros != 250_000 || got.State != "revoked" || !got.Ended.Equal(child.Ended) {
+			got.SpentMicros != 1_500_000 || got.ReservedMicros != 250_000 || got.State != "revoked" || !got.Ended.Equal(child.Ended) || !got.Options.LocalOnly {
 			return fmt.Errorf("lease = %+v", got)
 		}
 		byTok, err := tx.LeaseByTokenHash(ctx, h("root"))
@@ -509,6 +510,34 @@ func testDenials(t *testing.T, st store.Store) {
 		one, err := tx.Denials(ctx, store.DenialFilter{Limit: 1})
 		if err != nil || len(one) != 1 {
 			return fmt.Errorf("limit %+v %v", one, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testBlobs(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	data := []byte(`{"model":"x","messages":[]}`)
+	sum := sha256.Sum256(data)
+	for range 2 { // storing the same content twice is not an error
+		if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutBlob(ctx, sum[:], data) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := sha256.Sum256([]byte("other"))
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutBlob(ctx, other[:], data) }); err == nil {
+		t.Fatal("a blob stored under a hash that is not its own")
+	}
+	err := st.View(ctx, func(tx store.ReadTx) error {
+		got, err := tx.Blob(ctx, sum[:])
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("blob = %q, %v", got, err)
+		}
+		if _, err := tx.Blob(ctx, other[:]); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing blob: %v", err)
 		}
 		return nil
 	})

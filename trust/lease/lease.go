@@ -189,6 +189,9 @@ type GrantRequest struct {
 	NotBefore    time.Time     // default: now
 	BudgetMicros int64         // -1: default (half the parent chain's remaining budget, or none if it has none)
 	BudgetTokens int64         // -1: none of its own
+	// Options are ORed with the parent's: a child is local-only, or without
+	// the identity preamble, whenever its parent is.
+	Options store.LeaseOptions
 }
 
 // Remaining is the budget left on a lease's whole chain: the least of
@@ -296,6 +299,10 @@ func (m *Manager) Grant(ctx context.Context, parent store.Lease, req GrantReques
 			ID: NewID("lse_"), Parent: p.ID, Name: req.Name, Scopes: req.Scopes, TokenHash: token.Hash(tok),
 			NotBefore: now, MaxTTL: req.MaxTTL, BudgetMicros: req.BudgetMicros, BudgetTokens: req.BudgetTokens,
 			State: Active, Created: now,
+			Options: store.LeaseOptions{
+				LocalOnly:  req.Options.LocalOnly || p.Options.LocalOnly,
+				NoIdentity: req.Options.NoIdentity || p.Options.NoIdentity,
+			},
 		}
 		if !req.NotBefore.IsZero() {
 			c.NotBefore = req.NotBefore.UTC()
@@ -368,6 +375,9 @@ func leaseBody(l store.Lease) map[string]any {
 	}
 	if l.BudgetTokens >= 0 {
 		b["budget_tokens"] = l.BudgetTokens
+	}
+	if l.Options != (store.LeaseOptions{}) {
+		b["options"] = l.Options
 	}
 	return b
 }

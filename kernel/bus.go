@@ -100,8 +100,20 @@ func (s *System) startBus(ctx context.Context) error {
 	}
 	s.catalog = &catalog{sys: s, models: map[string][]bus.Model{}, errs: map[string]string{}}
 	s.Metrics.MustRegister(newBusCollector(s.Router))
+	// The first listing runs at start, in the background (a provider that
+	// is down must not delay the kernel); later ones every modelsEvery.
+	s.pending.Add(1)
+	go func() {
+		defer s.pending.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.catalog.refresh(ctx)
+	}()
 	return nil
 }
+
+// modelsEvery is how often the providers' model lists are fetched again.
+const modelsEvery = 5 * time.Minute
 
 // refresh lists every provider's models, each with a short timeout.
 func (c *catalog) refresh(ctx context.Context) {
@@ -145,7 +157,7 @@ func (s *System) Models(ctx context.Context, refresh bool) ([]ModelInfo, map[str
 		return nil, nil
 	}
 	s.catalog.mu.RLock()
-	stale := s.catalog.updated.IsZero() || time.Since(s.catalog.updated) > 5*time.Minute
+	stale := s.catalog.updated.IsZero() || time.Since(s.catalog.updated) > 2*modelsEvery
 	s.catalog.mu.RUnlock()
 	if refresh || stale {
 		s.catalog.refresh(ctx)

@@ -128,12 +128,18 @@ func (s *System) startTrust(ctx context.Context) error {
 		defer close(s.bgDone)
 		reload := time.NewTicker(2 * time.Second)
 		sweep := time.NewTicker(5 * time.Second)
+		models := time.NewTicker(modelsEvery)
 		defer reload.Stop()
 		defer sweep.Stop()
+		defer models.Stop()
 		for {
 			select {
 			case <-bg.Done():
 				return
+			case <-models.C:
+				if s.catalog != nil {
+					s.catalog.refresh(bg)
+				}
 			case <-reload.C:
 				s.policies.check(bg)
 			case <-sweep.C:

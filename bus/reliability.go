@@ -88,6 +88,11 @@ func (r *Reliability) lower(now time.Time) float64 {
 	return r.memoLower
 }
 
+// BetaLower is the lower credible bound (the 5th percentile) of
+// Beta(a, b): the score the router ranks by, for callers keeping their own
+// decayed counts.
+func BetaLower(a, b float64) float64 { return betaQuantile(0.05, a, b) }
+
 // betaQuantile inverts the regularised incomplete beta function by
 // bisection: plenty fast for ranking a handful of candidates.
 func betaQuantile(p, a, b float64) float64 {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,7 +58,9 @@ func (e *ModelError) Unwrap() error { return e.Err }
 type CallOptions struct {
 	Door       string // "openai", "responses", "anthropic", "ollama", "cli"
 	Agent      string
-	NoIdentity bool // the client asked not to get the identity preamble
+	NoIdentity bool  // the client asked not to get the identity preamble
+	LocalOnly  bool  // only local models (a skill's routing constraint)
+	Tiers      []int // allowed provider tiers; empty: any
 }
 
 // vendorOfDoor is the provider a bare vendor model name on a vendor's own
@@ -203,12 +206,29 @@ func (s *System) prepare(ctx context.Context, l store.Lease, call door.Call, opt
 	}
 	kinds := scanRequest(req)
 	sens := sensitivity(kinds)
-	localOnly := sens != "public" || l.Options.LocalOnly
+	localOnly := sens != "public" || l.Options.LocalOnly || opts.LocalOnly
 	targets, err := s.Router.Resolve(name, localOnly)
 	noLocal := errors.Is(err, bus.ErrNoLocal)
-	if noLocal && l.Options.LocalOnly {
+	if noLocal && (l.Options.LocalOnly || opts.LocalOnly) {
+		who := "lease " + l.Name + " is"
+		if !l.Options.LocalOnly {
+			who = "this call is"
+		}
 		return nil, &ModelError{Status: 403, Code: "local_only", Err: err,
-			Message: fmt.Sprintf("lease %s is local-only and no local model is available for %q; the call will not be sent to a cloud model", l.Name, call.Model)}
+			Message: fmt.Sprintf("%s local-only and no local model is available for %q; the call will not be sent to a cloud model", who, call.Model)}
+	}
+	if err == nil && len(opts.Tiers) > 0 {
+		kept := targets[:0:0]
+		for _, t := range targets {
+			if slices.Contains(opts.Tiers, t.Tier) {
+				kept = append(kept, t)
+			}
+		}
+		if len(kept) == 0 {
+			return nil, &ModelError{Status: 403, Code: "tier_not_allowed",
+				Message: fmt.Sprintf("no candidate for %q is in the allowed tiers %v", call.Model, opts.Tiers)}
+		}
+		targets = kept
 	}
 	if noLocal {
 		// Sensitive content and no local model: only an explicit policy
@@ -367,9 +387,21 @@ func (s *System) goFinish(l store.Lease, p *prepared, used bus.Target, attempts 
 
 // Chat is one governed, non-streaming model call.
 func (s *System) Chat(ctx context.Context, l store.Lease, call door.Call, opts CallOptions) (bus.Response, error) {
+	resp, _, err := s.ChatInfo(ctx, l, call, opts)
+	return resp, err
+}
+
+// CallInfo is what a governed call used and cost.
+type CallInfo struct {
+	Target     bus.Target // the provider and model that answered
+	CostMicros int64
+}
+
+// ChatInfo is Chat that also says which model answered and what it cost.
+func (s *System) ChatInfo(ctx context.Context, l store.Lease, call door.Call, opts CallOptions) (bus.Response, CallInfo, error) {
 	p, err := s.prepare(ctx, l, call, opts)
 	if err != nil {
-		return bus.Response{}, err
+		return bus.Response{}, CallInfo{}, err
 	}
 	resp, used, attempts, err := s.Router.Chat(ctx, p.targets, p.req)
 	var (
@@ -382,9 +414,13 @@ func (s *System) Chat(ctx context.Context, l store.Lease, call door.Call, opts C
 	}
 	s.goFinish(l, p, used, attempts, resp.Usage, body, h, err, false)
 	if err != nil {
-		return bus.Response{}, upstreamError(err)
+		return bus.Response{}, CallInfo{Target: used}, upstreamError(err)
 	}
-	return resp, nil
+	info := CallInfo{Target: used}
+	if price, ok := s.Prices.Lookup(used); ok {
+		info.CostMicros = price.Cost(resp.Usage)
+	}
+	return resp, info, nil
 }
 
 // ChatStream is one governed, streamed model call. The outcome is recorded

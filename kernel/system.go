@@ -16,6 +16,7 @@ import (
 
 	"github.com/mirroros/mirror/bus"
 	"github.com/mirroros/mirror/config"
+	"github.com/mirroros/mirror/skill"
 	"github.com/mirroros/mirror/store"
 	"github.com/mirroros/mirror/store/sqlite"
 	"github.com/mirroros/mirror/trace/ledger"
@@ -23,6 +24,7 @@ import (
 	"github.com/mirroros/mirror/trust/lease"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/time/rate"
 )
 
@@ -44,10 +46,17 @@ type System struct {
 	Router    *bus.Router
 	Prices    *bus.PriceTable
 	Metrics   *prometheus.Registry
-	Log       *slog.Logger
-	Started   time.Time
-	InitDone  *InitResult // set when Open initialised the directory
 
+	// The governed runtime.
+	Skills        *skill.Registry
+	AllowUnsigned bool // development mode: refused skills run, marked
+
+	Log      *slog.Logger
+	Started  time.Time
+	InitDone *InitResult // set when Open initialised the directory
+
+	signer   note.Signer // the kernel's key: checkpoints and provenance
+	rt       *runtime    // the governed runtime's runs
 	unlock   func()
 	db       *sqlite.DB
 	policies *policyWatcher
@@ -72,6 +81,9 @@ type Options struct {
 	// WrapStore, if set, wraps the store the planes use (fault injection in
 	// tests, instrumentation).
 	WrapStore func(store.Store) store.Store
+	// AllowUnsigned runs skills that are unsigned, untrusted or tampered
+	// (never revoked ones), marking every ledger entry of such a run.
+	AllowUnsigned bool
 }
 
 // Open starts the kernel's subsystems on a data directory, initialising it
@@ -148,6 +160,12 @@ func Open(ctx context.Context, dataDir string, cfg config.Config, opts Options) 
 		s.Close(ctx)
 		return nil, err
 	}
+	s.signer = signer
+	if err := s.startSkills(ctx, opts.AllowUnsigned); err != nil {
+		s.Close(ctx)
+		return nil, err
+	}
+	s.startRuns()
 	ok = true
 	return s, nil
 }
@@ -156,6 +174,7 @@ func Open(ctx context.Context, dataDir string, cfg config.Config, opts Options) 
 // checkpoint and closes the store.
 func (s *System) Close(ctx context.Context) error {
 	var errs []error
+	s.stopRuns()
 	if s.stopBG != nil {
 		s.stopBG()
 		<-s.bgDone

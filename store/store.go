@@ -180,6 +180,48 @@ type ReadTx interface {
 	Denials(ctx context.Context, f DenialFilter) ([]Denial, error)
 	// Blob returns the content whose SHA-256 is hash, or ErrNotFound.
 	Blob(ctx context.Context, hash []byte) ([]byte, error)
+	// Run returns a run by id, or ErrNotFound.
+	Run(ctx context.Context, id string) (Run, error)
+	// Runs returns runs matching f, newest first.
+	Runs(ctx context.Context, f RunFilter) ([]Run, error)
+	// RunSteps returns a run's completed steps in order.
+	RunSteps(ctx context.Context, runID string) ([]RunStep, error)
+	// SkillStats returns the rows of one skill version: the version's own
+	// (Model "") and one per model, ordered by model. None: an empty slice.
+	SkillStats(ctx context.Context, skill, version string) ([]SkillStat, error)
+
+	// The memory plane: evidence, claims, their history and embeddings,
+	// and canon versions (see memory.go).
+
+	// Evidence returns a piece of evidence with its content (nil if
+	// redacted), or ErrNotFound.
+	Evidence(ctx context.Context, id string) (Evidence, error)
+	// EvidenceList calls fn for the evidence matching f, in insertion order.
+	EvidenceList(ctx context.Context, f EvidenceFilter, fn func(Evidence) error) error
+	// SearchEvidence ranks unredacted text evidence against q, best first.
+	SearchEvidence(ctx context.Context, q EvidenceSearch) ([]EvidenceHit, error)
+	// Claim returns a claim with its provenance, or ErrNotFound.
+	Claim(ctx context.Context, id string) (Claim, error)
+	// Claims returns the claims matching f with their provenance, in
+	// insertion order.
+	Claims(ctx context.Context, f ClaimFilter) ([]Claim, error)
+	// SearchClaims ranks the claims matching q.Filter against q.Terms, best
+	// first; with no terms, the newest matching claims, all scored 0.
+	SearchClaims(ctx context.Context, q ClaimSearch) ([]ClaimHit, error)
+	// ClaimEvents returns the journaled steps of a claim ("" for every
+	// claim) in order.
+	ClaimEvents(ctx context.Context, claimID string) ([]ClaimEvent, error)
+	// ClaimEmbeddings calls fn for every stored embedding with a Seq larger
+	// than afterSeq, in Seq order. The vector is only valid during the call.
+	ClaimEmbeddings(ctx context.Context, afterSeq int64, fn func(ClaimEmbedding) error) error
+	// CanonVersion returns a canon version with its changes; version 0
+	// means the latest. None: ErrNotFound.
+	CanonVersion(ctx context.Context, version int64) (CanonVersion, error)
+	// CanonMembers returns the claim ids in a canon version, sorted.
+	CanonMembers(ctx context.Context, version int64) ([]string, error)
+	// CanonVersions calls fn for every canon version in order, with its
+	// changes.
+	CanonVersions(ctx context.Context, fn func(CanonVersion) error) error
 }
 
 // Tx is a read-write transaction.
@@ -213,10 +255,47 @@ type Tx interface {
 	UpdateApproval(ctx context.Context, a Approval) error
 	// PutDenial appends a row to the denied-action ledger.
 	PutDenial(ctx context.Context, d Denial) error
+	// PutRun inserts a run; an existing id returns ErrConflict.
+	PutRun(ctx context.Context, r Run) error
+	// UpdateRun rewrites a run's mutable fields (everything but ID,
+	// ParentRun, LeaseID, Goal, Depth and Created); a missing run returns
+	// ErrNotFound.
+	UpdateRun(ctx context.Context, r Run) error
+	// PutRunStep journals a completed step; a step already journaled under
+	// the same (RunID, Seq) returns ErrConflict.
+	PutRunStep(ctx context.Context, s RunStep) error
+	// PutSkillStat inserts or replaces the row (Skill, Version, Model).
+	PutSkillStat(ctx context.Context, s SkillStat) error
 	// PutBlob stores content under its SHA-256 hash; storing it again is a
 	// no-op, and a hash that is not the content's is an error.
 	PutBlob(ctx context.Context, hash, data []byte) error
 	// Savepoint runs fn so that, if it returns an error, every write it made
 	// is undone while the rest of the transaction stays.
 	Savepoint(ctx context.Context, fn func() error) error
+
+	// The memory plane (see memory.go).
+
+	// PutEvidence inserts evidence with its content; an existing id
+	// returns ErrConflict.
+	PutEvidence(ctx context.Context, e Evidence) error
+	// Redact erases the content of r.EvidenceID, removes it from search and
+	// stores the redaction. Missing evidence returns ErrNotFound, evidence
+	// already redacted ErrConflict.
+	Redact(ctx context.Context, r Redaction) error
+	// PutClaim inserts a claim and its provenance; an existing id returns
+	// ErrConflict. Seq is assigned by the store.
+	PutClaim(ctx context.Context, c Claim) error
+	// UpdateClaim rewrites a claim's mutable fields (Confidence, Status,
+	// InvalidAt, ExpiredAt, ContradictedBy) and stores the spans of its
+	// Provenance not stored yet; stored spans are never removed. A missing
+	// claim returns ErrNotFound.
+	UpdateClaim(ctx context.Context, c Claim) error
+	// PutClaimEvent journals a step of a claim's life.
+	PutClaimEvent(ctx context.Context, e ClaimEvent) error
+	// PutClaimEmbedding stores (or replaces) the embedding of a claim.
+	PutClaimEmbedding(ctx context.Context, claimID string, vector []float32) error
+	// PutCanonVersion stores the next canon version: v.Version must be the
+	// latest version plus one, every id in v.Added must not be a member yet
+	// and every id in v.Removed must be one; otherwise ErrConflict.
+	PutCanonVersion(ctx context.Context, v CanonVersion) error
 }

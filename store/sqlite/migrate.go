@@ -111,6 +111,68 @@ var migrations = []string{
 		data       BLOB NOT NULL,
 		created_ns INTEGER NOT NULL
 	) WITHOUT ROWID;`,
+	// 5: the governed runtime: journaled runs, their completed steps, and
+	// the verification record and promotion state of skill versions. Byte
+	// columns are NULL when the field is nil; a top-level run has a NULL
+	// parent_run.
+	`CREATE TABLE runs (
+		id            TEXT PRIMARY KEY,
+		parent_run    TEXT,
+		lease_id      TEXT NOT NULL,
+		run_lease     TEXT NOT NULL DEFAULT '',
+		agent         TEXT NOT NULL DEFAULT '',
+		goal          TEXT NOT NULL,
+		skill         TEXT NOT NULL DEFAULT '',
+		skill_version TEXT NOT NULL DEFAULT '',
+		skill_digest  TEXT NOT NULL DEFAULT '',
+		inputs        BLOB,
+		contract      BLOB,
+		contract_hash BLOB,
+		state         TEXT NOT NULL,
+		approval_id   TEXT NOT NULL DEFAULT '',
+		output        BLOB,
+		error         TEXT NOT NULL DEFAULT '',
+		provenance    BLOB,
+		depth         INTEGER NOT NULL DEFAULT 0,
+		resumes       INTEGER NOT NULL DEFAULT 0,
+		created_ns    INTEGER NOT NULL,
+		updated_ns    INTEGER NOT NULL DEFAULT 0,
+		ended_ns      INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX runs_created ON runs(created_ns, id);
+	CREATE INDEX runs_lease ON runs(lease_id, created_ns, id);
+	CREATE INDEX runs_state ON runs(state, created_ns, id);
+	CREATE INDEX runs_parent ON runs(parent_run, created_ns, id);
+	CREATE TABLE run_steps (
+		run_id      TEXT NOT NULL,
+		seq         INTEGER NOT NULL,
+		kind        TEXT NOT NULL,
+		model       TEXT NOT NULL DEFAULT '',
+		input_hash  BLOB,
+		output      BLOB,
+		ok          INTEGER NOT NULL,
+		detail      BLOB,
+		cost_micros INTEGER NOT NULL DEFAULT 0,
+		started_ns  INTEGER NOT NULL DEFAULT 0,
+		ended_ns    INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (run_id, seq)
+	);
+	CREATE TABLE skill_stats (
+		skill      TEXT NOT NULL,
+		version    TEXT NOT NULL,
+		model      TEXT NOT NULL,
+		successes  REAL NOT NULL DEFAULT 0,
+		failures   REAL NOT NULL DEFAULT 0,
+		status     TEXT NOT NULL DEFAULT '',
+		streak     INTEGER NOT NULL DEFAULT 0,
+		verified   INTEGER NOT NULL DEFAULT 0,
+		updated_ns INTEGER NOT NULL DEFAULT 0,
+		PRIMARY KEY (skill, version, model)
+	) WITHOUT ROWID;`,
+	// 6: the memory plane: evidence, redactions, claims with provenance and
+	// history, embeddings, canon versions, and their FTS5 indexes (see
+	// memory.go).
+	memoryMigration,
 }
 
 // SchemaVersion is the schema version this build writes.

@@ -36,6 +36,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"approvals are stored, listed by state and decided", testApprovals},
 		{"denials are listed newest first and filtered", testDenials},
 		{"blobs are content-addressed and stored once", testBlobs},
+		{"runs round-trip every field and are inserted once", testRunRoundTrip},
+		{"a run update rewrites only its mutable fields", testRunUpdate},
+		{"runs are listed newest first and filtered", testRunsFilter},
+		{"run steps are journaled once and read back in order", testRunSteps},
+		{"skill stats are upserted and ordered by model", testSkillStats},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -538,6 +543,320 @@ func testBlobs(t *testing.T, st store.Store) {
 		}
 		if _, err := tx.Blob(ctx, other[:]); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("missing blob: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fullRun is a run with every field set to a distinct value.
+func fullRun(id string, created time.Time) store.Run {
+	return store.Run{
+		ID: id, ParentRun: "run_parent", LeaseID: "lse_a", RunLease: "lse_run_" + id, Agent: "codex",
+		Goal: "summarize the changelog", Skill: "summarize", SkillVersion: "1.2.0", SkillDigest: "sha256:abc",
+		Inputs: []byte(`{"path":"CHANGELOG.md"}`), Contract: []byte(`{"output":"string"}`), ContractHash: bytes.Repeat([]byte{7}, 32),
+		State: "succeeded", ApprovalID: "apr_1", Output: []byte(`"done"`), Error: "none", Provenance: []byte(`{"sig":"x"}`),
+		Depth: 2, Resumes: 3, Created: created, Updated: created.Add(time.Second), Ended: created.Add(2 * time.Second),
+	}
+}
+
+// sameRun reports how got differs from want, or "" when it does not. Byte
+// fields must agree on nil as well as on content.
+func sameRun(got, want store.Run) string {
+	var diffs []string
+	str := func(name, g, w string) {
+		if g != w {
+			diffs = append(diffs, fmt.Sprintf("%s = %q, want %q", name, g, w))
+		}
+	}
+	byt := func(name string, g, w []byte) {
+		if !bytes.Equal(g, w) || (g == nil) != (w == nil) {
+			diffs = append(diffs, fmt.Sprintf("%s = %q (nil %v), want %q (nil %v)", name, g, g == nil, w, w == nil))
+		}
+	}
+	tim := func(name string, g, w time.Time) {
+		if !g.Equal(w) {
+			diffs = append(diffs, fmt.Sprintf("%s = %v, want %v", name, g, w))
+		}
+	}
+	str("ID", got.ID, want.ID)
+	str("ParentRun", got.ParentRun, want.ParentRun)
+	str("LeaseID", got.LeaseID, want.LeaseID)
+	str("RunLease", got.RunLease, want.RunLease)
+	str("Agent", got.Agent, want.Agent)
+	str("Goal", got.Goal, want.Goal)
+	str("Skill", got.Skill, want.Skill)
+	str("SkillVersion", got.SkillVersion, want.SkillVersion)
+	str("SkillDigest", got.SkillDigest, want.SkillDigest)
+	byt("Inputs", got.Inputs, want.Inputs)
+	byt("Contract", got.Contract, want.Contract)
+	byt("ContractHash", got.ContractHash, want.ContractHash)
+	str("State", got.State, want.State)
+	str("ApprovalID", got.ApprovalID, want.ApprovalID)
+	byt("Output", got.Output, want.Output)
+	str("Error", got.Error, want.Error)
+	byt("Provenance", got.Provenance, want.Provenance)
+	if got.Depth != want.Depth || got.Resumes != want.Resumes {
+		diffs = append(diffs, fmt.Sprintf("Depth, Resumes = %d, %d, want %d, %d", got.Depth, got.Resumes, want.Depth, want.Resumes))
+	}
+	tim("Created", got.Created, want.Created)
+	tim("Updated", got.Updated, want.Updated)
+	tim("Ended", got.Ended, want.Ended)
+	if len(diffs) == 0 {
+		return ""
+	}
+	return fmt.Sprint(diffs)
+}
+
+func putRuns(t *testing.T, st store.Store, runs ...store.Run) {
+	t.Helper()
+	ctx := context.Background()
+	err := st.Update(ctx, func(tx store.Tx) error {
+		for _, r := range runs {
+			if err := tx.PutRun(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testRunRoundTrip(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	now := time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.UTC)
+	full := fullRun("run_full", now)
+	// A fresh top-level run: nil byte fields stay nil, an empty one stays
+	// empty, zero times stay zero.
+	fresh := store.Run{ID: "run_fresh", LeaseID: "lse_a", Goal: "g", Inputs: []byte{}, State: "pending", Created: now}
+	putRuns(t, st, full, fresh)
+	dup := fullRun("run_full", now.Add(time.Hour))
+	dup.Goal = "another"
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutRun(ctx, dup) }); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second run with the same id: %v, want ErrConflict", err)
+	}
+	err := st.View(ctx, func(tx store.ReadTx) error {
+		for _, want := range []store.Run{full, fresh} {
+			got, err := tx.Run(ctx, want.ID)
+			if err != nil {
+				return fmt.Errorf("run %s: %v", want.ID, err)
+			}
+			if d := sameRun(got, want); d != "" {
+				return fmt.Errorf("run %s: %s", want.ID, d)
+			}
+		}
+		if _, err := tx.Run(ctx, "run_nope"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("missing run: %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testRunUpdate(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	orig := store.Run{ID: "run_1", ParentRun: "run_0", LeaseID: "lse_a", Agent: "codex", Goal: "fix the build",
+		Inputs: []byte(`{}`), State: "pending", Depth: 1, Created: now, Updated: now}
+	putRuns(t, st, orig)
+
+	upd := fullRun("run_1", now.Add(time.Hour))
+	upd.Contract = nil // a mutable field may go back to nil
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.UpdateRun(ctx, upd) }); err != nil {
+		t.Fatal(err)
+	}
+	missing := upd
+	missing.ID = "run_nope"
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.UpdateRun(ctx, missing) }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("update of a missing run: %v, want ErrNotFound", err)
+	}
+	// Every field changes except the immutable ones.
+	want := upd
+	want.ParentRun, want.LeaseID, want.Goal, want.Depth, want.Created = orig.ParentRun, orig.LeaseID, orig.Goal, orig.Depth, orig.Created
+	err := st.View(ctx, func(tx store.ReadTx) error {
+		got, err := tx.Run(ctx, "run_1")
+		if err != nil {
+			return err
+		}
+		if d := sameRun(got, want); d != "" {
+			return fmt.Errorf("updated run: %s", d)
+		}
+		if _, err := tx.Run(ctx, "run_nope"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("update created a run: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testRunsFilter(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	mk := func(id, lease, state, parent string, created time.Time) store.Run {
+		return store.Run{ID: id, LeaseID: lease, ParentRun: parent, Goal: "g", State: state, Created: created}
+	}
+	// run_c and run_d were created at the same instant: the larger id is
+	// listed first.
+	putRuns(t, st,
+		mk("run_a", "lse_1", "succeeded", "", now),
+		mk("run_b", "lse_2", "failed", "", now.Add(time.Second)),
+		mk("run_c", "lse_1", "running", "run_a", now.Add(2*time.Second)),
+		mk("run_d", "lse_3", "succeeded", "run_a", now.Add(2*time.Second)),
+		mk("run_e", "lse_1", "pending", "run_b", now.Add(3*time.Second)),
+	)
+	ids := func(rs []store.Run) string {
+		var s []string
+		for _, r := range rs {
+			s = append(s, r.ID)
+		}
+		return fmt.Sprint(s)
+	}
+	cases := []struct {
+		f    store.RunFilter
+		want string
+	}{
+		{store.RunFilter{}, "[run_e run_d run_c run_b run_a]"},
+		{store.RunFilter{Limit: 2}, "[run_e run_d]"},
+		{store.RunFilter{LeaseIDs: []string{"lse_1"}}, "[run_e run_c run_a]"},
+		{store.RunFilter{LeaseIDs: []string{"lse_2", "lse_3"}}, "[run_d run_b]"},
+		{store.RunFilter{LeaseIDs: []string{"lse_none"}}, "[]"},
+		{store.RunFilter{States: []string{"succeeded"}}, "[run_d run_a]"},
+		{store.RunFilter{States: []string{"failed", "running", "pending"}}, "[run_e run_c run_b]"},
+		{store.RunFilter{ParentRun: "run_a"}, "[run_d run_c]"},
+		{store.RunFilter{ParentRun: "run_a", States: []string{"running"}}, "[run_c]"},
+		{store.RunFilter{LeaseIDs: []string{"lse_1"}, States: []string{"succeeded", "pending"}, Limit: 1}, "[run_e]"},
+	}
+	err := st.View(ctx, func(tx store.ReadTx) error {
+		for _, c := range cases {
+			got, err := tx.Runs(ctx, c.f)
+			if err != nil {
+				return fmt.Errorf("runs %+v: %v", c.f, err)
+			}
+			if ids(got) != c.want {
+				return fmt.Errorf("runs %+v = %s, want %s", c.f, ids(got), c.want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testRunSteps(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	now := time.Date(2026, 5, 6, 7, 8, 9, 987654321, time.UTC)
+	step := func(run string, seq int) store.RunStep {
+		return store.RunStep{RunID: run, Seq: seq, Kind: "execute", Model: "local/llama", InputHash: bytes.Repeat([]byte{byte(seq)}, 32),
+			Output: []byte(fmt.Sprintf(`{"seq":%d}`, seq)), OK: seq%2 == 0, Detail: []byte(`{"tokens":12}`), CostMicros: int64(100 * seq),
+			Started: now.Add(time.Duration(seq) * time.Second), Ended: now.Add(time.Duration(seq)*time.Second + time.Millisecond)}
+	}
+	bare := store.RunStep{RunID: "run_1", Seq: 1, Kind: "select", Output: []byte{}}
+	steps := []store.RunStep{step("run_1", 2), step("run_2", 0), step("run_1", 0), bare, step("run_2", 1)}
+	err := st.Update(ctx, func(tx store.Tx) error {
+		for _, s := range steps {
+			if err := tx.PutRunStep(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := step("run_1", 2)
+	again.Kind = "verify"
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutRunStep(ctx, again) }); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("step journaled twice: %v, want ErrConflict", err)
+	}
+	byt := func(g, w []byte) bool { return bytes.Equal(g, w) && (g == nil) == (w == nil) }
+	err = st.View(ctx, func(tx store.ReadTx) error {
+		got, err := tx.RunSteps(ctx, "run_1")
+		if err != nil {
+			return err
+		}
+		want := []store.RunStep{step("run_1", 0), bare, step("run_1", 2)}
+		if len(got) != len(want) {
+			return fmt.Errorf("run_1 has %d steps, want %d: %+v", len(got), len(want), got)
+		}
+		for i, g := range got {
+			w := want[i]
+			if g.RunID != w.RunID || g.Seq != w.Seq || g.Kind != w.Kind || g.Model != w.Model || !byt(g.InputHash, w.InputHash) ||
+				!byt(g.Output, w.Output) || g.OK != w.OK || !byt(g.Detail, w.Detail) || g.CostMicros != w.CostMicros ||
+				!g.Started.Equal(w.Started) || !g.Ended.Equal(w.Ended) {
+				return fmt.Errorf("step %d = %+v (nil InputHash, Output, Detail: %v, %v, %v), want %+v (%v, %v, %v)", i,
+					g, g.InputHash == nil, g.Output == nil, g.Detail == nil, w, w.InputHash == nil, w.Output == nil, w.Detail == nil)
+			}
+		}
+		other, err := tx.RunSteps(ctx, "run_2")
+		if err != nil || len(other) != 2 || other[0].Seq != 0 || other[1].Seq != 1 {
+			return fmt.Errorf("run_2 steps: %+v %v", other, err)
+		}
+		none, err := tx.RunSteps(ctx, "run_none")
+		if err != nil || len(none) != 0 {
+			return fmt.Errorf("steps of an unknown run: %+v %v", none, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testSkillStats(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	stats := []store.SkillStat{
+		{Skill: "summarize", Version: "1.0.0", Model: "remote/large", Successes: 4.5, Failures: 0.25, Verified: 5, Updated: now},
+		{Skill: "summarize", Version: "1.0.0", Model: "", Successes: 9.75, Failures: 1.5, Status: "canary", Streak: -3, Verified: 11, Updated: now},
+		{Skill: "summarize", Version: "1.0.0", Model: "local/small", Successes: 5.25, Failures: 1.25, Verified: 6, Updated: now},
+		{Skill: "summarize", Version: "2.0.0", Model: "", Status: "canary", Updated: now},
+		{Skill: "translate", Version: "1.0.0", Model: "", Status: "stable", Updated: now},
+	}
+	err := st.Update(ctx, func(tx store.Tx) error {
+		for _, s := range stats {
+			if err := tx.PutSkillStat(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Putting a row again replaces it.
+	promoted := stats[1]
+	promoted.Status, promoted.Streak, promoted.Successes, promoted.Verified, promoted.Updated = "stable", 2, 10.5, 12, now.Add(time.Hour)
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.PutSkillStat(ctx, promoted) }); err != nil {
+		t.Fatal(err)
+	}
+	err = st.View(ctx, func(tx store.ReadTx) error {
+		got, err := tx.SkillStats(ctx, "summarize", "1.0.0")
+		if err != nil {
+			return err
+		}
+		want := []store.SkillStat{promoted, stats[2], stats[0]}
+		if len(got) != len(want) {
+			return fmt.Errorf("stats = %+v, want %+v", got, want)
+		}
+		for i, g := range got {
+			w := want[i]
+			if g.Skill != w.Skill || g.Version != w.Version || g.Model != w.Model || g.Successes != w.Successes || g.Failures != w.Failures ||
+				g.Status != w.Status || g.Streak != w.Streak || g.Verified != w.Verified || !g.Updated.Equal(w.Updated) {
+				return fmt.Errorf("stat %d = %+v, want %+v", i, g, w)
+			}
+		}
+		none, err := tx.SkillStats(ctx, "summarize", "9.9.9")
+		if err != nil || none == nil || len(none) != 0 {
+			return fmt.Errorf("stats of an unknown version = %#v, %v; want an empty slice", none, err)
 		}
 		return nil
 	})

@@ -93,6 +93,10 @@ type InputContext struct {
 	// Findings are detector findings the caller made on content that is
 	// not in Args (a model call's prompt): kinds only, never the content.
 	Findings []string `json:"findings,omitempty"`
+	// Risk is the risk the caller declares for an action that is not an
+	// agent's tool (a skill's risk class, 0–4); the larger of it and the
+	// classifier's is used.
+	Risk int `json:"risk,omitempty"`
 }
 
 // Result is a decision and everything that explains it.
@@ -133,6 +137,9 @@ func (in Input) Validate() error {
 	}
 	if in.Context.CostUSD < 0 || in.Context.CostUSD > 1e6 {
 		return fmt.Errorf("%w: context.cost_usd must be between 0 and 1e6", ErrInvalid)
+	}
+	if in.Context.Risk < 0 || in.Context.Risk > 4 {
+		return fmt.Errorf("%w: context.risk must be between 0 and 4", ErrInvalid)
 	}
 	return nil
 }
@@ -201,6 +208,9 @@ func (g *Gate) Evaluate(ctx context.Context, caller store.Lease, in Input) (Resu
 		cats := make([]string, len(a.Categories))
 		for i, c := range a.Categories {
 			cats[i] = string(c)
+		}
+		if in.Context.Risk > a.Risk && in.Context.Risk <= 4 {
+			a.Risk = in.Context.Risk
 		}
 		req.Context = policy.Context{
 			Risk: a.Risk, Categories: cats, Signals: a.Signals, Findings: kinds, Sensitivity: sens,

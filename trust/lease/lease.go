@@ -192,6 +192,10 @@ type GrantRequest struct {
 	// Options are ORed with the parent's: a child is local-only, or without
 	// the identity preamble, whenever its parent is.
 	Options store.LeaseOptions
+	// ForRun marks a lease the kernel grants for a governed run on the
+	// holder's behalf: it needs no lease:grant scope on the parent (every
+	// other attenuation rule holds).
+	ForRun bool
 }
 
 // Remaining is the budget left on a lease's whole chain: the least of
@@ -252,7 +256,7 @@ func usd(micros int64) float64 { return float64(micros) / 1e6 }
 // by one of the parent's, its lifetime must end no later than the parent's,
 // and its budget must fit in what the parent's chain has left.
 func (m *Manager) Grant(ctx context.Context, parent store.Lease, req GrantRequest) (store.Lease, string, error) {
-	if !policy.ScopesCover(parent.Scopes, "lease:grant") {
+	if !req.ForRun && !policy.ScopesCover(parent.Scopes, "lease:grant") {
 		return store.Lease{}, "", fmt.Errorf("%w: lease %s has no lease:grant scope", ErrForbidden, parent.Name)
 	}
 	req.Name = strings.TrimSpace(req.Name)

@@ -1,0 +1,278 @@
+package kernel
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mirroros/mirror/config"
+	"github.com/mirroros/mirror/store"
+	"github.com/mirroros/mirror/trace/provenance"
+	"github.com/mirroros/mirror/trust/lease"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// scriptedOllama is a fake Ollama whose /api/chat answers come from a
+// script: a function of the model and the whole prompt. It counts calls
+// per skill (by the skill named in the system prompt).
+type scriptedOllama struct {
+	mu     sync.Mutex
+	calls  map[string]int
+	script func(model, system, prompt string) string
+}
+
+func (f *scriptedOllama) count(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[key]
+}
+
+func (f *scriptedOllama) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/api/tags":
+		w.Write([]byte(`{"models":[{"name":"llama3.2","model":"llama3.2"},{"name":"qwen3","model":"qwen3"}]}`))
+	case "/api/chat":
+		var req struct {
+			Model    string `json:"model"`
+			Messages []struct {
+				Role    string `json:"role"`
+				Content string `json:"content"`
+			} `json:"messages"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			w.WriteHeader(400)
+			fmt.Fprintf(w, `{"error":%q}`, err.Error())
+			return
+		}
+		var system, prompt string
+		for _, m := range req.Messages {
+			if m.Role == "system" {
+				system += m.Content
+			} else {
+				prompt += m.Content
+			}
+		}
+		key := "other"
+		if _, after, ok := strings.Cut(system, "MirrorOS skill \""); ok {
+			key, _, _ = strings.Cut(after, "\"")
+		}
+		f.mu.Lock()
+		f.calls[key]++
+		f.mu.Unlock()
+		text := f.script(req.Model, system, prompt)
+		out, _ := json.Marshal(map[string]any{"model": req.Model, "created_at": "2026-01-01T00:00:00Z",
+			"message": map[string]any{"role": "assistant", "content": text}, "done": true, "done_reason": "stop",
+			"prompt_eval_count": 50, "eval_count": 20})
+		w.Write(out)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func newRunFixture(t *testing.T, script func(model, system, prompt string) string) (*System, *scriptedOllama) {
+	f := &scriptedOllama{calls: map[string]int{}, script: script}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	t.Setenv("OLLAMA_HOST", srv.URL)
+	for _, k := range []string{"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "GROQ_API_KEY", "MISTRAL_API_KEY", "DEEPSEEK_API_KEY", "OPENROUTER_API_KEY"} {
+		t.Setenv(k, "")
+	}
+	cfg := config.Default()
+	cfg.Aliases = map[string][]string{"default": {"ollama/llama3.2"}, "local": {"ollama/llama3.2"}}
+	sys, err := Open(context.Background(), t.TempDir(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sys.Close(context.Background()) })
+	return sys, f
+}
+
+func waitEnded(t *testing.T, sys *System, id string) store.Run {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := sys.waitRun(ctx, id)
+	if err != nil {
+		t.Fatalf("run %s: %v", id, err)
+	}
+	return r
+}
+
+const goodSummary = `{"summary":"MirrorOS governs model calls.","key_points":["Every call is audited."]}`
+
+func TestARunGoesThroughEveryStageAndIsSigned(t *testing.T) {
+	sys, fake := newRunFixture(t, func(model, system, prompt string) string {
+		return "Here you go:\n```json\n" + goodSummary + "\n```"
+	})
+	ctx := context.Background()
+	owner := rootLease(t, sys)
+	r, err := sys.StartRun(ctx, owner, RunRequest{Skill: "summarize", Inputs: map[string]any{"text": "MirrorOS audits every model call."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = waitEnded(t, sys, r.ID)
+	if r.State != RunSucceeded || !bytes.Contains(r.Output, []byte("governs model calls")) {
+		t.Fatalf("run ended %s (%s): %s", r.State, r.Error, r.Output)
+	}
+	if fake.count("summarize") != 1 {
+		t.Fatalf("%d calls for one valid answer", fake.count("summarize"))
+	}
+	// The provenance record is signed by the kernel's key.
+	_, vkey, err := LoadVerifier(sys.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := note.NewVerifier(vkey)
+	rec, err := provenance.Open(r.Provenance, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Run != r.ID || rec.Skill.Name != "summarize" || rec.Skill.Digest != r.SkillDigest || len(rec.Models) != 1 ||
+		rec.Models[0] != "ollama/llama3.2" || len(rec.PromptHashes) != 1 || rec.OutputHash != sha(r.Output) || rec.Verifiers[0].Kind != "schema" {
+		t.Fatalf("record: %+v", rec)
+	}
+	// Every stage is in the ledger, in order.
+	var kinds []string
+	sys.Ledger.Entries(ctx, 0, 10000, func(_ uint64, d []byte) error {
+		var e struct {
+			Kind string `json:"kind"`
+			Body struct {
+				Run string `json:"run"`
+			} `json:"body"`
+		}
+		json.Unmarshal(d, &e)
+		if strings.HasPrefix(e.Kind, "run.") && e.Body.Run == r.ID {
+			kinds = append(kinds, e.Kind)
+		}
+		return nil
+	})
+	if got := strings.Join(kinds, " "); got != "run.start run.contract run.step run.provenance" {
+		t.Fatalf("ledger: %s", got)
+	}
+	stats, _ := sys.SkillStatus(ctx, "summarize", r.SkillVersion)
+	if len(stats) != 2 || stats[0].Verified != 1 || stats[0].Status != "canary" || stats[1].Model != "ollama/llama3.2" || stats[1].Successes < 0.99 {
+		t.Fatalf("skill record: %+v", stats)
+	}
+}
+
+func TestASchemaViolationIsRepairedOnceThenFails(t *testing.T) {
+	var mu sync.Mutex
+	answers := []string{`{"summary":""}`, goodSummary}
+	sys, fake := newRunFixture(t, func(model, system, prompt string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		a := answers[0]
+		if len(answers) > 1 {
+			answers = answers[1:]
+		}
+		return a
+	})
+	ctx := context.Background()
+	owner := rootLease(t, sys)
+	r, err := sys.StartRun(ctx, owner, RunRequest{Skill: "summarize", Inputs: map[string]any{"text": "x y z"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = waitEnded(t, sys, r.ID)
+	if r.State != RunSucceeded || fake.count("summarize") != 2 {
+		t.Fatalf("repair: %s %s after %d calls", r.State, r.Error, fake.count("summarize"))
+	}
+	steps, _ := sys.RunSteps(ctx, r.ID)
+	if len(steps) != 3 || steps[1].Kind != "execute" || steps[1].OK || !strings.Contains(string(steps[1].Detail), "key_points") || steps[2].Kind != "repair" || !steps[2].OK {
+		t.Fatalf("steps: %+v", steps)
+	}
+
+	// Never valid: the run fails after max_attempts, with the reasons.
+	mu.Lock()
+	answers = []string{"not json at all"}
+	mu.Unlock()
+	r, err = sys.StartRun(ctx, owner, RunRequest{Skill: "summarize", Inputs: map[string]any{"text": "x y z"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = waitEnded(t, sys, r.ID)
+	if r.State != RunFailed || !strings.Contains(r.Error, "schema") || fake.count("summarize") != 4 {
+		t.Fatalf("unrepairable: %s %q after %d calls", r.State, r.Error, fake.count("summarize"))
+	}
+}
+
+func TestBadInputsAndUnknownSkillsAreRefusedUpFront(t *testing.T) {
+	sys, fake := newRunFixture(t, func(string, string, string) string { return goodSummary })
+	ctx := context.Background()
+	owner := rootLease(t, sys)
+	for _, req := range []RunRequest{
+		{Skill: "summarize", Inputs: map[string]any{"txt": "typo"}},
+		{Skill: "no-such-skill"},
+		{},
+	} {
+		_, err := sys.StartRun(ctx, owner, req)
+		re, ok := err.(*RunError)
+		if !ok || re.Status/100 != 4 {
+			t.Fatalf("%+v: %v", req, err)
+		}
+	}
+	if fake.count("summarize")+fake.count("other") != 0 {
+		t.Fatal("a refused run reached a model")
+	}
+}
+
+func TestSpawnedRunsGetHalfTheBudgetAndDieWithTheirParent(t *testing.T) {
+	block := make(chan struct{})
+	sys, _ := newRunFixture(t, func(model, system, prompt string) string {
+		if strings.Contains(prompt, "slow") {
+			<-block
+		}
+		return goodSummary
+	})
+	ctx := context.Background()
+	owner := rootLease(t, sys)
+	agent, _, err := sys.Leases.Grant(ctx, owner, lease.GrantRequest{Name: "agent", Scopes: []string{"model:*", "skill:run:*"}, BudgetMicros: 1_000_000, BudgetTokens: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, err := sys.StartRun(ctx, agent, RunRequest{Skill: "summarize", Inputs: map[string]any{"text": "slow parent"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the parent's contract (its own lease).
+	deadline := time.Now().Add(10 * time.Second)
+	for parent.RunLease == "" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		parent, _ = sys.Run(ctx, parent.ID)
+	}
+	pl, err := sys.leaseByID(ctx, parent.RunLease)
+	if err != nil || pl.BudgetMicros != 500_000 {
+		t.Fatalf("parent run lease: budget %d (%v), want half of $1; run %s %s", pl.BudgetMicros, err, parent.State, parent.Error)
+	}
+	child, err := sys.StartRun(ctx, agent, RunRequest{Skill: "summarize", Inputs: map[string]any{"text": "slow child"}, ParentRun: parent.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for child.RunLease == "" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		child, _ = sys.Run(ctx, child.ID)
+	}
+	cl, err := sys.leaseByID(ctx, child.RunLease)
+	if err != nil || cl.Parent != pl.ID || cl.BudgetMicros != 250_000 || child.Depth != 1 {
+		t.Fatalf("child run lease: %+v (%v)", cl, err)
+	}
+	// Revoking the agent's lease revokes both runs' leases at once.
+	ids, err := sys.Leases.Revoke(ctx, owner, agent.ID)
+	if err != nil || len(ids) != 3 {
+		t.Fatalf("revoked %v, %v", ids, err)
+	}
+	// The answers in flight when the lease went are not used: both runs stop.
+	close(block)
+	for _, id := range []string{parent.ID, child.ID} {
+		if r := waitEnded(t, sys, id); r.State != RunCancelled || r.Output != nil {
+			t.Fatalf("run %s after its lease was revoked: %s %q", id, r.State, r.Error)
+		}
+	}
+}

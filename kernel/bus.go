@@ -73,6 +73,9 @@ type catalog struct {
 	models  map[string][]bus.Model // provider → models
 	errs    map[string]string      // provider → why listing failed
 	updated time.Time
+
+	once  sync.Once
+	first chan struct{} // closed after the first listing
 }
 
 // startBus builds the providers, the router and the model catalog.
@@ -98,7 +101,7 @@ func (s *System) startBus(ctx context.Context) error {
 			return fmt.Errorf("config: aliases.%s: %w", alias, err)
 		}
 	}
-	s.catalog = &catalog{sys: s, models: map[string][]bus.Model{}, errs: map[string]string{}}
+	s.catalog = &catalog{sys: s, models: map[string][]bus.Model{}, errs: map[string]string{}, first: make(chan struct{})}
 	s.Metrics.MustRegister(newBusCollector(s.Router))
 	// The first listing runs at start, in the background (a provider that
 	// is down must not delay the kernel); later ones every modelsEvery.
@@ -148,6 +151,8 @@ func (c *catalog) refresh(ctx context.Context) {
 	c.mu.Lock()
 	c.models, c.errs, c.updated = models, errs, time.Now()
 	c.mu.Unlock()
+	c.sys.setImplicitAliases()
+	c.once.Do(func() { close(c.first) })
 }
 
 // Models lists the routable models and the providers that could not be
@@ -199,4 +204,64 @@ func (s *System) Models(ctx context.Context, refresh bool) ([]ModelInfo, map[str
 		errs[k] = v
 	}
 	return out, errs
+}
+
+// vendorDefault is the model the implicit "default" alias uses on a cloud
+// vendor when no local model is available: a fast, inexpensive general one.
+var vendorDefault = map[string]string{
+	"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5", "gemini": "gemini-2.5-flash",
+	"groq": "llama-3.3-70b-versatile", "mistral": "mistral-small-latest", "deepseek": "deepseek-chat",
+	"openrouter": "openai/gpt-4o-mini",
+}
+
+// setImplicitAliases gives "local" and "default" a meaning when the config
+// does not: "local" is the first model of the first local provider that
+// lists one; "default" is that, then each cloud vendor's default model, in
+// tier order. It runs after every model listing.
+func (s *System) setImplicitAliases() {
+	s.catalog.mu.RLock()
+	var local, cloud []string
+	for _, p := range s.Providers {
+		ms := s.catalog.models[p.Name]
+		if p.Local && len(ms) > 0 {
+			ids := make([]string, 0, len(ms))
+			for _, m := range ms {
+				ids = append(ids, m.ID)
+			}
+			sort.Strings(ids)
+			local = append(local, p.Name+"/"+ids[0])
+		}
+		if !p.Local {
+			if m, ok := vendorDefault[p.Name]; ok {
+				cloud = append(cloud, p.Name+"/"+m)
+			}
+		}
+	}
+	s.catalog.mu.RUnlock()
+	set := func(alias string, targets []string) {
+		if _, configured := s.Config.Aliases[alias]; configured || len(targets) == 0 {
+			return
+		}
+		if err := s.Router.SetAlias(alias, targets); err != nil {
+			s.Log.Warn("implicit alias not set", "alias", alias, "err", err.Error())
+			return
+		}
+		s.implicitMu.Lock()
+		if s.implicit == nil {
+			s.implicit = map[string]bool{}
+		}
+		s.implicit[alias] = true
+		s.implicitMu.Unlock()
+	}
+	if len(local) > 0 {
+		set("local", local[:1])
+	}
+	set("default", append(local[:min(len(local), 1):min(len(local), 1)], cloud...))
+}
+
+// hasImplicit reports whether an implicit alias is set.
+func (s *System) hasImplicit(alias string) bool {
+	s.implicitMu.Lock()
+	defer s.implicitMu.Unlock()
+	return s.implicit[alias]
 }

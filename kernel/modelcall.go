@@ -80,6 +80,19 @@ func (s *System) modelName(asked, doorName string) string {
 	if _, ok := s.Config.Aliases[asked]; ok {
 		return asked
 	}
+	if asked == "default" || asked == "local" {
+		// Implicit aliases come from the first model listing; a call
+		// right after start waits for it (bounded by its timeouts).
+		if s.catalog != nil {
+			select {
+			case <-s.catalog.first:
+			case <-time.After(10 * time.Second):
+			}
+		}
+		if s.hasImplicit(asked) {
+			return asked
+		}
+	}
 	if v := vendorOfDoor[doorName]; v != "" && s.hasProvider(v) {
 		return v + "/" + asked
 	}

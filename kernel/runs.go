@@ -1090,7 +1090,13 @@ func (r *runner) chainStep(ctx context.Context, runLease store.Lease, i int, c C
 			return store.RunStep{}, err
 		}
 		inputs := chainInputs(sk, c.Inputs, prev)
-		child, err := r.s.StartRun(ctx, runLease, RunRequest{Skill: c.Skill, Inputs: inputs, Agent: r.run.Agent, ParentRun: r.run.ID,
+		// The caller asks for each step (the gate decides it for them);
+		// the step's own lease is carved from this run's.
+		caller, err := r.s.leaseByID(ctx, r.run.LeaseID)
+		if err != nil {
+			return store.RunStep{}, err
+		}
+		child, err := r.s.StartRun(ctx, caller, RunRequest{Skill: c.Skill, Inputs: inputs, Agent: r.run.Agent, ParentRun: r.run.ID,
 			Goal: fmt.Sprintf("step %d of the chain of run %s", i+2, r.run.ID)})
 		if err != nil {
 			return store.RunStep{}, fmt.Errorf("chain step %d: %w", i+2, err)

@@ -276,3 +276,32 @@ func TestSpawnedRunsGetHalfTheBudgetAndDieWithTheirParent(t *testing.T) {
 		}
 	}
 }
+
+func TestAChainFeedsEachOutputIntoTheNextStep(t *testing.T) {
+	var seen string
+	var mu sync.Mutex
+	sys, fake := newRunFixture(t, func(model, system, prompt string) string {
+		if strings.Contains(system, `"translate"`) {
+			mu.Lock()
+			seen = prompt
+			mu.Unlock()
+			return `{"translation":"Le noyau gouverne.","source_language":"English"}`
+		}
+		return goodSummary
+	})
+	ctx := context.Background()
+	r, err := sys.StartRun(ctx, rootLease(t, sys), RunRequest{Skill: "summarize", Inputs: map[string]any{"text": "The kernel governs."},
+		Chain: []ChainStep{{Skill: "translate", Inputs: map[string]any{"target_language": "French"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = waitEnded(t, sys, r.ID)
+	if r.State != RunSucceeded || !strings.Contains(string(r.Output), "Le noyau") {
+		t.Fatalf("chain: %s %q %s", r.State, r.Error, r.Output)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(seen, "MirrorOS governs model calls.") || fake.count("translate") != 1 {
+		t.Fatalf("the translate step did not get the summary: %q", seen)
+	}
+}

@@ -73,6 +73,9 @@ type System struct {
 	idMod     time.Time
 	idSize    int64
 	idChecked time.Time
+
+	implicitMu sync.Mutex
+	implicit   map[string]bool // aliases the kernel set itself ("default", "local")
 }
 
 // Options are the optional parts of Open.

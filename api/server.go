@@ -75,6 +75,13 @@ func New(sys *kernel.System) *Server {
 	s.route("/v1/approvals/{id}/approve", true, map[string]handlerFunc{"POST": s.decideApproval(true)})
 	s.route("/v1/approvals/{id}/deny", true, map[string]handlerFunc{"POST": s.decideApproval(false)})
 	s.route("/v1/denied", true, map[string]handlerFunc{"GET": s.denied})
+	s.route("/v1/runs", true, map[string]handlerFunc{"GET": s.listRuns, "POST": s.startRun})
+	s.route("/v1/runs/{id}", true, map[string]handlerFunc{"GET": s.getRun})
+	s.route("/v1/runs/{id}/provenance", true, map[string]handlerFunc{"GET": s.getProvenance})
+	s.route("/v1/council", true, map[string]handlerFunc{"POST": s.postCouncil})
+	s.route("/v1/skills", true, map[string]handlerFunc{"GET": s.listSkills, "POST": s.installSkill})
+	s.route("/v1/skills/{name}", true, map[string]handlerFunc{"GET": s.getSkill})
+	s.route("/v1/skills/revocations", true, map[string]handlerFunc{"POST": s.revokeSkill})
 	// Agents let a tool run when an http hook answers anything but 200 with
 	// a decision, so this endpoint authenticates itself and answers every
 	// failure, a bad token included, with a 200 "deny".

@@ -53,7 +53,7 @@ func (s *System) Council(ctx context.Context, l store.Lease, q council.Question,
 		body["error"] = err.Error()
 	}
 	b, _ := json.Marshal(body)
-	if _, lerr := s.Ledger.Append(ctx, ledger.Event{Kind: "council", Actor: "lease/" + l.ID, Body: b}); lerr != nil {
+	if _, lerr := s.Ledger.Append(ctx, ledger.Event{Kind: "council.run", Actor: "lease/" + l.ID, Body: b}); lerr != nil {
 		return nil, lerr
 	}
 	return res, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mirroros/mirror/config"
+	"github.com/mirroros/mirror/council"
 	"github.com/mirroros/mirror/store"
 	"github.com/mirroros/mirror/trace/provenance"
 	"github.com/mirroros/mirror/trust/lease"
@@ -37,7 +38,7 @@ func (f *scriptedOllama) count(key string) int {
 func (f *scriptedOllama) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/api/tags":
-		w.Write([]byte(`{"models":[{"name":"llama3.2","model":"llama3.2"},{"name":"qwen3","model":"qwen3"}]}`))
+		w.Write([]byte(`{"models":[{"name":"llama3.2","model":"llama3.2"},{"name":"qwen3","model":"qwen3"},{"name":"mistral","model":"mistral"}]}`))
 	case "/api/chat":
 		var req struct {
 			Model    string `json:"model"`
@@ -303,5 +304,79 @@ func TestAChainFeedsEachOutputIntoTheNextStep(t *testing.T) {
 	defer mu.Unlock()
 	if !strings.Contains(seen, "MirrorOS governs model calls.") || fake.count("translate") != 1 {
 		t.Fatalf("the translate step did not get the summary: %q", seen)
+	}
+}
+
+// TestACouncilReportsTheClaimOnlyOneModelMakes: three local models answer;
+// one dates the Eiffel Tower wrongly, the other two contradict that claim
+// when they judge it, and the council reports it instead of hiding it.
+func TestACouncilReportsTheClaimOnlyOneModelMakes(t *testing.T) {
+	answers := map[string]string{
+		"llama3.2": "The Eiffel Tower is in Paris. It was completed in 1889.",
+		"qwen3":    "The Eiffel Tower stands in Paris. It was completed in 1889.",
+		"mistral":  "The Eiffel Tower is in Paris. It was completed in 1925.",
+	}
+	sys, _ := newRunFixture(t, func(model, system, prompt string) string {
+		switch {
+		case strings.Contains(system, "You are one member of a council"):
+			return answers[model]
+		case strings.Contains(system, "impartial reviewer"):
+			return `{"ranking":["A","B"],"reasons":"A is clearer."}`
+		case strings.Contains(system, "You extract checkable factual claims"):
+			_, resp, _ := strings.Cut(prompt, "<<<")
+			resp, _, _ = strings.Cut(resp, ">>>")
+			var claims []string
+			for _, c := range strings.SplitAfter(strings.TrimSpace(resp), ". ") {
+				claims = append(claims, strings.TrimSpace(c))
+			}
+			b, _ := json.Marshal(map[string]any{"claims": claims})
+			return string(b)
+		case strings.Contains(system, "You are fact-checking claims"):
+			_, list, _ := strings.Cut(prompt, "Claims to check:")
+			var verdicts []map[string]any
+			for i, line := range strings.Split(strings.TrimSpace(list), "\n") {
+				if !strings.HasPrefix(line, fmt.Sprintf("%d. ", i+1)) {
+					break
+				}
+				v := "supported"
+				if strings.Contains(line, "1925") && model != "mistral" {
+					v = "contradicted"
+				}
+				verdicts = append(verdicts, map[string]any{"claim": i + 1, "verdict": v, "note": "checked"})
+			}
+			b, _ := json.Marshal(map[string]any{"verdicts": verdicts})
+			return string(b)
+		case strings.Contains(system, "You are the chairman"):
+			return "The Eiffel Tower is in Paris and was completed in 1889."
+		}
+		return "?"
+	})
+	res, err := sys.Council(context.Background(), rootLease(t, sys), council.Question{
+		Text: "Where is the Eiffel Tower and when was it completed?", Models: []string{"ollama/llama3.2", "ollama/qwen3", "ollama/mistral"},
+	}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Flags) != 1 || res.Flags[0].Model != "ollama/mistral" || !strings.Contains(res.Flags[0].Claim, "1925") ||
+		res.Flags[0].Kind != council.KindContradicted || len(res.Flags[0].ContradictedBy) != 2 {
+		t.Fatalf("flags: %+v", res.Flags)
+	}
+	if !strings.Contains(res.Final, "1889") || res.Agreement >= 1 || res.Agreement <= 0.5 {
+		t.Fatalf("final %q, agreement %.2f", res.Final, res.Agreement)
+	}
+	// The council is in the ledger, its calls are governed model calls.
+	var councils, calls int
+	sys.pending.Wait()
+	sys.Ledger.Entries(context.Background(), 0, 10000, func(_ uint64, d []byte) error {
+		if bytes.Contains(d, []byte(`"kind":"council.run"`)) {
+			councils++
+		}
+		if bytes.Contains(d, []byte(`"kind":"model.call"`)) {
+			calls++
+		}
+		return nil
+	})
+	if councils != 1 || calls != len(res.Calls) {
+		t.Fatalf("%d council entries, %d model.call entries for %d calls", councils, calls, len(res.Calls))
 	}
 }

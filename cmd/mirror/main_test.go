@@ -118,12 +118,12 @@ var upLine = regexp.MustCompile(`msg="mirror is up" addr=([^\s]+)`)
 // startDaemon runs `mirror up --addr 127.0.0.1:0` on dataDir and waits for
 // its "mirror is up" line. The process is killed at the end of the test if
 // it is still running.
-func startDaemon(t testing.TB, dataDir string) *daemon {
+func startDaemon(t testing.TB, dataDir string, env ...string) *daemon {
 	t.Helper()
 	bin := mirrorBin(t)
 	d := &daemon{dataDir: dataDir, stderr: &safeBuffer{}, stdout: &safeBuffer{}, done: make(chan struct{})}
 	d.cmd = exec.Command(bin, "--data-dir", dataDir, "up", "--addr", "127.0.0.1:0")
-	d.cmd.Env = cleanEnv()
+	d.cmd.Env = cleanEnv(env...)
 	d.cmd.Stderr = d.stderr
 	d.cmd.Stdout = d.stdout
 	if err := d.cmd.Start(); err != nil {

@@ -19,7 +19,8 @@ import (
 )
 
 func newUpCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var allowUnsigned bool
+	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the kernel",
 		Long: `Run the kernel in the foreground until SIGINT or SIGTERM.
@@ -29,7 +30,12 @@ On first start with an empty data directory it initialises it exactly like
 checks the whole ledger against its signed checkpoints before writing; if they
 disagree it keeps serving reads but refuses to record anything, and /healthz
 says why. On SIGINT/SIGTERM it stops taking requests, lets in-flight appends
-finish, records kernel.stop and signs a final checkpoint.`,
+finish, records kernel.stop and signs a final checkpoint.
+
+--allow-unsigned is a development mode for writing skills: skills that are
+unsigned, signed by an untrusted or expired key, or changed since they were
+signed are run anyway (revoked ones never are). It is logged loudly at start
+and every ledger entry of such a run is marked.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(g.dataDir)
@@ -42,9 +48,11 @@ finish, records kernel.stop and signs a final checkpoint.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runKernel(ctx, g.dataDir, cfg, os.Stderr)
+			return runKernel(ctx, g.dataDir, cfg, os.Stderr, kernel.Options{AllowUnsigned: allowUnsigned})
 		},
 	}
+	cmd.Flags().BoolVar(&allowUnsigned, "allow-unsigned", false, "development mode: run unsigned or untrusted skills, marking them in the ledger")
+	return cmd
 }
 
 func newLogger(cfg config.Config, w *os.File) *slog.Logger {
@@ -58,7 +66,7 @@ func newLogger(cfg config.Config, w *os.File) *slog.Logger {
 }
 
 // runKernel opens the system, serves until ctx ends, then shuts down.
-func runKernel(ctx context.Context, dataDir string, cfg config.Config, stderr *os.File) error {
+func runKernel(ctx context.Context, dataDir string, cfg config.Config, stderr *os.File, opts kernel.Options) error {
 	log := newLogger(cfg, stderr)
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
@@ -70,7 +78,7 @@ func runKernel(ctx context.Context, dataDir string, cfg config.Config, stderr *o
 		}
 	}
 	cfg.Server.Addr = ln.Addr().String() // the real port when :0 was asked for
-	sys, err := kernel.Open(ctx, dataDir, cfg, kernel.Options{Logger: log})
+	sys, err := kernel.Open(ctx, dataDir, cfg, kernel.Options{Logger: log, AllowUnsigned: opts.AllowUnsigned})
 	if err != nil {
 		ln.Close()
 		return err

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/mirroros/mirror/config"
 	"github.com/mirroros/mirror/council"
+	"github.com/mirroros/mirror/skill"
 	"github.com/mirroros/mirror/store"
 	"github.com/mirroros/mirror/trace/provenance"
 	"github.com/mirroros/mirror/trust/lease"
@@ -378,5 +382,128 @@ func TestACouncilReportsTheClaimOnlyOneModelMakes(t *testing.T) {
 	})
 	if councils != 1 || calls != len(res.Calls) {
 		t.Fatalf("%d council entries, %d model.call entries for %d calls", councils, calls, len(res.Calls))
+	}
+}
+
+func TestARunWaitsForApprovalWhenThePolicyAsks(t *testing.T) {
+	sys, fake := newRunFixture(t, func(model, system, prompt string) string {
+		return `{"translation":"Bonjour.","source_language":"English"}`
+	})
+	ctx := context.Background()
+	owner := rootLease(t, sys)
+	ask := "@id(\"mine.ask-translate\")\n@ask\n@reason(\"translations are reviewed first\")\npermit (principal, action == Action::\"skill:run:translate\", resource);\n"
+	if err := os.WriteFile(filepath.Join(sys.DataDir, PoliciesDir, "ask.cedar"), []byte(ask), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sys.policies.check(ctx)
+	agent, _, err := sys.Leases.Grant(ctx, owner, lease.GrantRequest{Name: "agent", Scopes: []string{"model:*", "skill:run:*"}, BudgetMicros: -1, BudgetTokens: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, approve := range []bool{true, false} {
+		r, err := sys.StartRun(ctx, agent, RunRequest{Skill: "translate", Inputs: map[string]any{"text": "Hello.", "target_language": "French"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for r.State != RunWaiting && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			r, _ = sys.Run(ctx, r.ID)
+		}
+		if r.State != RunWaiting || r.ApprovalID == "" || fake.count("translate") != 0 && approve {
+			t.Fatalf("before the decision: %s %q, %d calls", r.State, r.ApprovalID, fake.count("translate"))
+		}
+		if _, err := sys.Gate.Decide(ctx, owner, r.ApprovalID, approve, "checked"); err != nil {
+			t.Fatal(err)
+		}
+		r = waitEnded(t, sys, r.ID)
+		want := RunSucceeded
+		if !approve {
+			want = RunCancelled
+		}
+		if r.State != want {
+			t.Fatalf("approve=%v: run %s (%s)", approve, r.State, r.Error)
+		}
+	}
+	if fake.count("translate") != 1 {
+		t.Fatalf("%d translate calls, want 1 (the denied run never reached a model)", fake.count("translate"))
+	}
+}
+
+func TestModelVerificationAndPromotion(t *testing.T) {
+	var mu sync.Mutex
+	verdict := `{"verdict":"fail","unsupported":["Every call is audited."],"notes":"not in the text"}`
+	sys, _ := newRunFixture(t, func(model, system, prompt string) string {
+		if model == "qwen3" {
+			mu.Lock()
+			defer mu.Unlock()
+			return verdict
+		}
+		return goodSummary
+	})
+	ctx := context.Background()
+	// A summarize variant whose output a second model (qwen3) checks.
+	src, err := os.ReadFile(filepath.Join(sys.DataDir, SkillsDir, "summarize", "1.0.0", "skill.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, _ := os.ReadFile(filepath.Join(sys.DataDir, SkillsDir, "summarize", "1.0.0", "prompt.tmpl"))
+	manifest := strings.Replace(string(src), `name = "summarize"`, `name = "checked-summary"`, 1)
+	manifest = regexp.MustCompile(`(?s)\[verify\].*?strategy = "schema"`).ReplaceAllString(manifest, "[verify]\nstrategy = \"model\"\nmodel = \"ollama/qwen3\"")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "skill.toml"), []byte(manifest), 0o644)
+	os.WriteFile(filepath.Join(dir, "prompt.tmpl"), tmpl, 0o644)
+	skey, vkey, _ := skill.GenerateKey("tester")
+	if err := skill.Sign(dir, skey); err != nil {
+		t.Fatal(err)
+	}
+	if err := skill.AddSigner(filepath.Join(sys.DataDir, SignersDir), skill.Signer{Name: "tester", Key: vkey}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sys.InstallSkill(ctx, "test", dir); err != nil {
+		t.Fatal(err)
+	}
+	owner := rootLease(t, sys)
+	run := func() store.Run {
+		r, err := sys.StartRun(ctx, owner, RunRequest{Skill: "checked-summary", Inputs: map[string]any{"text": "MirrorOS governs model calls."}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return waitEnded(t, sys, r.ID)
+	}
+	r := run()
+	if r.State != RunFailed || !strings.Contains(r.Error, "Every call is audited.") || r.Output == nil {
+		t.Fatalf("a rejected output: %s %q", r.State, r.Error)
+	}
+	mu.Lock()
+	verdict = `{"verdict":"pass","unsupported":[],"notes":"faithful"}`
+	mu.Unlock()
+	for range promoteAfter {
+		if r := run(); r.State != RunSucceeded {
+			t.Fatalf("%s %q", r.State, r.Error)
+		}
+	}
+	stats, _ := sys.SkillStatus(ctx, "checked-summary", "1.0.0")
+	if stats[0].Status != "stable" || stats[0].Verified != promoteAfter {
+		t.Fatalf("after %d verified runs: %+v", promoteAfter, stats[0])
+	}
+	mu.Lock()
+	verdict = `{"verdict":"fail","unsupported":["x"]}`
+	mu.Unlock()
+	for range demoteAfter {
+		run()
+	}
+	stats, _ = sys.SkillStatus(ctx, "checked-summary", "1.0.0")
+	if stats[0].Status != "demoted" {
+		t.Fatalf("after %d failures: %+v", demoteAfter, stats[0])
+	}
+	var promoted, demoted int
+	sys.Ledger.Entries(ctx, 0, 10000, func(_ uint64, d []byte) error {
+		promoted += bytes.Count(d, []byte(`"kind":"skill.promote"`))
+		demoted += bytes.Count(d, []byte(`"kind":"skill.demote"`))
+		return nil
+	})
+	if promoted != 1 || demoted != 1 {
+		t.Fatalf("%d promote and %d demote entries", promoted, demoted)
 	}
 }

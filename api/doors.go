@@ -87,7 +87,7 @@ func (s *Server) serveDoor(d frontDoor) handlerFunc {
 			return nil
 		}
 		opts := kernel.CallOptions{Door: d.name, Agent: r.Header.Get("X-Mirror-Agent"),
-			NoIdentity: r.Header.Get("X-Mirror-Identity") == "off"}
+			NoIdentity: r.Header.Get("X-Mirror-Identity") == "off", Memory: r.Header.Get("X-Mirror-Memory") == "on"}
 		if !call.Stream {
 			resp, err := s.sys.Chat(r.Context(), p.Lease, call, opts)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/mirroros/mirror/kernel"
+	"github.com/mirroros/mirror/memory"
 	"github.com/mirroros/mirror/trace/ledger"
 	"github.com/mirroros/mirror/trust/gate"
 	"github.com/mirroros/mirror/trust/lease"
@@ -70,6 +71,14 @@ func toError(err error) *Error {
 		return errorf(http.StatusBadRequest, "invalid_event", err.Error())
 	case errors.Is(err, ledger.ErrNotFound):
 		return errorf(http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, memory.ErrInvalid):
+		return errorf(http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, memory.ErrNotFound):
+		return errorf(http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, memory.ErrConflict):
+		return errorf(http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, memory.ErrTooLarge):
+		return errorf(http.StatusRequestEntityTooLarge, "too_large", err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return errorf(http.StatusServiceUnavailable, "request_cancelled", "the request was cancelled before it finished")
 	default:

@@ -41,6 +41,7 @@ type LeaseView struct {
 	Depth        *int     `json:"depth,omitempty"`
 	LocalOnly    bool     `json:"local_only,omitempty"`
 	NoIdentity   bool     `json:"no_identity,omitempty"`
+	Memory       bool     `json:"memory,omitempty"`
 	Token        string   `json:"token,omitempty"`
 }
 
@@ -49,7 +50,7 @@ func viewLease(l store.Lease) LeaseView {
 		ID: l.ID, Parent: l.Parent, Name: l.Name, Scopes: l.Scopes, State: l.State,
 		NotBefore: l.NotBefore.Format(time.RFC3339), SpentUSD: float64(l.SpentMicros) / 1e6,
 		ReservedUSD: float64(l.ReservedMicros) / 1e6, SpentTokens: l.SpentTokens, Created: l.Created.Format(time.RFC3339),
-		LocalOnly: l.Options.LocalOnly, NoIdentity: l.Options.NoIdentity,
+		LocalOnly: l.Options.LocalOnly, NoIdentity: l.Options.NoIdentity, Memory: l.Options.Memory,
 	}
 	if !l.ExpiresAt.IsZero() {
 		v.ExpiresAt = l.ExpiresAt.Format(time.RFC3339)
@@ -78,6 +79,7 @@ type grantRequest struct {
 	BudgetTokens *int64   `json:"budget_tokens"`
 	LocalOnly    bool     `json:"local_only"`
 	NoIdentity   bool     `json:"no_identity"`
+	Memory       bool     `json:"memory"`
 }
 
 func decodeStrict(r *http.Request, v any) error {
@@ -109,7 +111,7 @@ func (s *Server) grantLease(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	g := lease.GrantRequest{Name: req.Name, Scopes: req.Scopes, BudgetMicros: -1, BudgetTokens: -1,
-		Options: store.LeaseOptions{LocalOnly: req.LocalOnly, NoIdentity: req.NoIdentity}}
+		Options: store.LeaseOptions{LocalOnly: req.LocalOnly, NoIdentity: req.NoIdentity, Memory: req.Memory}}
 	var err error
 	if g.TTL, err = parseDuration("ttl", req.TTL); err != nil {
 		return err

@@ -54,6 +54,8 @@ func New(sys *kernel.System) *Server {
 	s.route("/v1/audit/proof/consistency", true, map[string]handlerFunc{"GET": s.consistency})
 	s.route("/v1/audit/pubkey", true, map[string]handlerFunc{"GET": s.pubkey})
 	s.route("/v1/audit/bodies/{sha256}", true, map[string]handlerFunc{"GET": s.getBody})
+	s.memoryRoutes()
+	s.mux.Handle("/mcp", s.mcpHandler())
 	s.route("/v1/leases", true, map[string]handlerFunc{"GET": s.listLeases, "POST": s.grantLease})
 	s.route("/v1/leases/{id}", true, map[string]handlerFunc{"GET": s.getLease, "DELETE": s.revokeLease})
 	s.route("/v1/leases/{id}/renew", true, map[string]handlerFunc{"POST": s.renewLease})

@@ -31,6 +31,17 @@ type Config struct {
 	Prices    map[string]Price    `toml:"prices"`
 	Limits    Limits              `toml:"limits"`
 	Audit     Audit               `toml:"audit"`
+	Memory    Memory              `toml:"memory"`
+}
+
+// Memory tunes the memory plane.
+type Memory struct {
+	// Corroboration is how many independent pieces of evidence promote a
+	// claim into the canon (default 2).
+	Corroboration int `toml:"corroboration"`
+	// EmbedModel, if set, embeds claims through the bus for hybrid search
+	// (e.g. "ollama/nomic-embed-text"); search works fully without one.
+	EmbedModel string `toml:"embed_model"`
 }
 
 // Audit tunes what the ledger keeps of model calls.
@@ -196,6 +207,9 @@ func (c Config) Validate() error {
 			return &FieldError{field + ".rpm", "rpm and tpm must not be negative"}
 		}
 	}
+	if c.Memory.Corroboration < 0 || c.Memory.Corroboration > 100 {
+		return &FieldError{"memory.corroboration", "must be between 1 and 100 (0: the default, 2)"}
+	}
 	if c.Limits.LeaseRPM < 0 {
 		return &FieldError{"limits.lease_rpm", "must not be negative"}
 	}
@@ -242,7 +256,7 @@ func Parse(data []byte) (Config, error) {
 		for i, k := range undec {
 			keys[i] = k.String()
 		}
-		return Config{}, &FieldError{keys[0], "unknown setting (known: server.*, ledger.*, log.*, providers, aliases, prices, limits, audit; see docs/CONFIG.md)"}
+		return Config{}, &FieldError{keys[0], "unknown setting (known: server.*, ledger.*, log.*, providers, aliases, prices, limits, audit, memory; see docs/CONFIG.md)"}
 	}
 	return c, c.Validate()
 }

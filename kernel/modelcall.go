@@ -59,6 +59,7 @@ type CallOptions struct {
 	Door       string // "openai", "responses", "anthropic", "ollama", "cli"
 	Agent      string
 	NoIdentity bool  // the client asked not to get the identity preamble
+	Memory     bool  // add relevant canon claims (retrieval) to the system prompt
 	LocalOnly  bool  // only local models (a skill's routing constraint)
 	Tiers      []int // allowed provider tiers; empty: any
 }
@@ -184,6 +185,17 @@ func (s *System) identity() string {
 	return s.idText
 }
 
+// lastUserText is the text of the last user message: what retrieval looks
+// up.
+func lastUserText(req bus.Request) string {
+	for i := len(req.Messages) - 1; i >= 0; i-- {
+		if m := req.Messages[i]; m.Role == bus.User {
+			return m.Text()
+		}
+	}
+	return ""
+}
+
 // prepared is a model call that passed the gate and the budget.
 type prepared struct {
 	targets     []bus.Target
@@ -208,8 +220,17 @@ func (s *System) prepare(ctx context.Context, l store.Lease, call door.Call, opt
 	}
 	name := s.modelName(call.Model, opts.Door)
 	req := call.Request
+	if opts.Memory || l.Options.Memory {
+		if mem := s.retrieval(ctx, lastUserText(req)); mem != "" {
+			if req.System != "" {
+				req.System = mem + "\n" + req.System
+			} else {
+				req.System = mem
+			}
+		}
+	}
 	if !opts.NoIdentity && !l.Options.NoIdentity {
-		if id := strings.TrimSpace(s.identity()); id != "" {
+		if id := strings.TrimSpace(s.identity() + s.identityClaims()); id != "" {
 			if req.System != "" {
 				req.System = id + "\n\n" + req.System
 			} else {

@@ -1163,6 +1163,11 @@ func carry(v any) any {
 	return s[:chainCarry] + fmt.Sprintf("\n[… truncated by MirrorOS: %d more bytes of the previous step's output]", len(s)-chainCarry)
 }
 
+// WaitRun waits until a run ends or ctx is done.
+func (s *System) WaitRun(ctx context.Context, id string) (store.Run, error) {
+	return s.waitRun(ctx, id)
+}
+
 // waitRun waits until a run ends.
 func (s *System) waitRun(ctx context.Context, id string) (store.Run, error) {
 	for {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mirroros/mirror/bus"
 	"github.com/mirroros/mirror/config"
+	"github.com/mirroros/mirror/memory"
 	"github.com/mirroros/mirror/skill"
 	"github.com/mirroros/mirror/store"
 	"github.com/mirroros/mirror/store/sqlite"
@@ -49,6 +50,7 @@ type System struct {
 
 	// The governed runtime.
 	Skills        *skill.Registry
+	Memory        *memory.Memory
 	AllowUnsigned bool // development mode: refused skills run, marked
 
 	Log      *slog.Logger
@@ -73,6 +75,8 @@ type System struct {
 	idMod     time.Time
 	idSize    int64
 	idChecked time.Time
+
+	memCache memoryCache // identity claims for the preamble
 
 	implicitMu sync.Mutex
 	implicit   map[string]bool // aliases the kernel set itself ("default", "local")
@@ -164,6 +168,7 @@ func Open(ctx context.Context, dataDir string, cfg config.Config, opts Options) 
 		return nil, err
 	}
 	s.signer = signer
+	s.startMemory()
 	if err := s.startSkills(ctx, opts.AllowUnsigned); err != nil {
 		s.Close(ctx)
 		return nil, err

@@ -87,6 +87,9 @@ type LeaseOptions struct {
 	LocalOnly bool `json:"local_only,omitempty"`
 	// NoIdentity leaves the identity preamble out of model calls.
 	NoIdentity bool `json:"no_identity,omitempty"`
+	// Memory adds canon claims relevant to each model call, with their
+	// citations, to its system prompt (retrieval).
+	Memory bool `json:"memory,omitempty"`
 }
 
 // Reservation is budget held for an action in flight, on a lease and all
@@ -206,7 +209,9 @@ type ReadTx interface {
 	// insertion order.
 	Claims(ctx context.Context, f ClaimFilter) ([]Claim, error)
 	// SearchClaims ranks the claims matching q.Filter against q.Terms, best
-	// first; with no terms, the newest matching claims, all scored 0.
+	// first; with no terms, the newest matching claims, all scored 0. An
+	// implementation may bound its ranking work for terms found in very
+	// many claims, and must say how.
 	SearchClaims(ctx context.Context, q ClaimSearch) ([]ClaimHit, error)
 	// ClaimEvents returns the journaled steps of a claim ("" for every
 	// claim) in order.

@@ -55,6 +55,7 @@ func newLeaseGrantCmd(g *globals) *cobra.Command {
 		budget            float64
 		tokens            int64
 		localOnly, noID   bool
+		withMemory        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "grant --name NAME --scope S [--scope S…] [--ttl 1h] [--budget USD]",
@@ -86,6 +87,9 @@ func newLeaseGrantCmd(g *globals) *cobra.Command {
 			if noID {
 				req["no_identity"] = true
 			}
+			if withMemory {
+				req["memory"] = true
+			}
 			c, err := newClient(cmd, g)
 			if err != nil {
 				return err
@@ -112,6 +116,7 @@ func newLeaseGrantCmd(g *globals) *cobra.Command {
 	cmd.Flags().Int64Var(&tokens, "tokens", 0, "token budget")
 	cmd.Flags().BoolVar(&localOnly, "local-only", false, "send every model call under this lease to local models only (inherited by its children)")
 	cmd.Flags().BoolVar(&noID, "no-identity", false, "leave the identity preamble out of model calls under this lease")
+	cmd.Flags().BoolVar(&withMemory, "memory", false, "add relevant canon claims from memory, with citations, to model calls under this lease")
 	cmd.Flags().Bool("token-only", false, "print only the token")
 	return cmd
 }

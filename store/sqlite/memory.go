@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,7 +26,8 @@ import (
 // memory_claims: claims are short and already stored, so the index holds no
 // second copy of the text, snippet() and bm25() work, and triggers keep it
 // in the same transaction as the row. Column weights favour the statement
-// over the subject.
+// over the subject. Both indexes stem English words (porter), so "live"
+// finds "lives".
 //
 // Evidence is searched through a contentless FTS5 table with
 // contentless_delete and secure-delete: evidence can be megabytes and
@@ -60,7 +62,7 @@ const memoryMigration = `CREATE TABLE memory_evidence (
 		ledger_index INTEGER NOT NULL
 	) WITHOUT ROWID;
 	CREATE VIRTUAL TABLE memory_evidence_fts USING fts5(
-		body, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2'
+		body, content='', contentless_delete=1, tokenize='porter unicode61 remove_diacritics 2'
 	);
 	INSERT INTO memory_evidence_fts(memory_evidence_fts, rank) VALUES ('secure-delete', 1);
 	CREATE TRIGGER memory_evidence_ai AFTER INSERT ON memory_evidence
@@ -97,7 +99,7 @@ const memoryMigration = `CREATE TABLE memory_evidence (
 	CREATE INDEX memory_claims_status ON memory_claims(status, kind, seq);
 	CREATE INDEX memory_claims_believed ON memory_claims(created_ns, expired_ns);
 	CREATE INDEX memory_claims_valid ON memory_claims(valid_ns, invalid_ns);
-	CREATE INDEX memory_claims_subject ON memory_claims(subject, seq) WHERE subject <> '';
+	CREATE INDEX memory_claims_subject ON memory_claims(subject, seq);
 	CREATE TABLE memory_claim_spans (
 		claim_id    TEXT NOT NULL,
 		evidence_id TEXT NOT NULL,
@@ -110,7 +112,7 @@ const memoryMigration = `CREATE TABLE memory_evidence (
 	CREATE INDEX memory_claim_spans_evidence ON memory_claim_spans(evidence_id);
 	CREATE VIRTUAL TABLE memory_claims_fts USING fts5(
 		statement, subject, content='memory_claims', content_rowid='seq',
-		tokenize='unicode61 remove_diacritics 2'
+		tokenize='porter unicode61 remove_diacritics 2'
 	);
 	INSERT INTO memory_claims_fts(memory_claims_fts, rank) VALUES ('rank', 'bm25(1.0, 0.5)');
 	CREATE TRIGGER memory_claims_ai AFTER INSERT ON memory_claims BEGIN
@@ -192,15 +194,14 @@ func jsonList(vals []string) string {
 	return string(b)
 }
 
-// ftsMatch builds an FTS5 MATCH expression that matches any of terms. Each
-// term becomes a quoted string (double quotes doubled), so nothing a user
-// typed can be FTS5 syntax: operators, column filters, parentheses and
-// NEAR are all just text inside quotes. A trailing "*" on a term, outside
-// the quotes, asks for a prefix match. Terms that would be empty are
-// dropped; with none left, ftsMatch returns "".
-func ftsMatch(terms []string) string {
-	var b strings.Builder
-	n := 0
+// ftsPhrases turns terms into FTS5 phrases. Each term becomes a quoted
+// string (double quotes doubled), so nothing a user typed can be FTS5
+// syntax: operators, column filters, parentheses and NEAR are all just text
+// inside quotes. A trailing "*" on a term, outside the quotes, asks for a
+// prefix match. Terms that would be empty are dropped, and at most
+// maxSearchTerms are kept.
+func ftsPhrases(terms []string) []string {
+	var out []string
 	for _, t := range terms {
 		prefix := strings.HasSuffix(t, "*")
 		t = strings.TrimRight(t, "*")
@@ -209,21 +210,111 @@ func ftsMatch(terms []string) string {
 		if strings.TrimSpace(t) == "" {
 			continue
 		}
-		if n == maxSearchTerms {
+		if len(out) == maxSearchTerms {
 			break
 		}
-		if n > 0 {
-			b.WriteString(" OR ")
-		}
-		b.WriteByte('"')
-		b.WriteString(strings.ReplaceAll(t, `"`, `""`))
-		b.WriteByte('"')
+		p := `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
 		if prefix {
-			b.WriteByte('*')
+			p += "*"
 		}
-		n++
+		out = append(out, p)
 	}
-	return b.String()
+	return out
+}
+
+// rankBudget bounds the rows one search scores with bm25. Scoring is the
+// cost of a search (a docsize lookup and a position-list decode per row,
+// and a walk of each term's whole posting list for its IDF), and a word
+// found in a fifth of 100k claims would otherwise mean 20k scores for every
+// search that contains it.
+const rankBudget = 1000
+
+// ftsStage is one query of a search: a MATCH expression and how its
+// matches are ordered.
+type ftsStage struct {
+	match  string
+	byRank bool // bm25; otherwise newest first
+}
+
+// planSearch splits a search into stages within the rank budget. It counts,
+// up to the budget, the rows each phrase matches; the rarest phrases that
+// together match at most rankBudget rows are ranked by bm25 (so a search
+// whose phrases all fit is an exact BM25 ranking). The other, common
+// phrases then add their newest matches: first those matching all of them,
+// then those matching any. The bm25 stage scores at most the budget; the
+// others read matches newest first and stop at the limit, or, under a
+// selective filter, walk the filter's index and test each claim against
+// the matches.
+func (t *readTx) planSearch(ctx context.Context, table string, terms []string) ([]ftsStage, error) {
+	phrases := ftsPhrases(terms)
+	if len(phrases) == 0 {
+		return nil, nil
+	}
+	type counted struct {
+		phrase string
+		n      int
+	}
+	// One statement counts every phrase, each count stopping past the
+	// budget.
+	cs := make([]counted, len(phrases))
+	var q strings.Builder
+	args := make([]any, 0, 2*len(phrases))
+	dest := make([]any, len(phrases))
+	q.WriteString(`SELECT `)
+	for i, p := range phrases {
+		if i > 0 {
+			q.WriteString(`, `)
+		}
+		q.WriteString(`(SELECT count(*) FROM (SELECT 1 FROM ` + table + ` WHERE ` + table + ` MATCH ? LIMIT ?))`)
+		args = append(args, p, rankBudget+1)
+		cs[i].phrase = p
+		dest[i] = &cs[i].n
+	}
+	if err := t.q.QueryRowContext(ctx, q.String(), args...).Scan(dest...); err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(cs, func(a, b counted) int { return a.n - b.n })
+	var ranked, rest []string
+	total := 0
+	for _, c := range cs {
+		if c.n == 0 {
+			continue
+		}
+		if len(rest) == 0 && total+c.n <= rankBudget {
+			ranked = append(ranked, c.phrase)
+			total += c.n
+		} else {
+			rest = append(rest, c.phrase)
+		}
+	}
+	var stages []ftsStage
+	if len(ranked) > 0 {
+		stages = append(stages, ftsStage{match: strings.Join(ranked, " OR "), byRank: true})
+	}
+	if len(rest) > 1 {
+		stages = append(stages, ftsStage{match: strings.Join(rest, " AND ")})
+	}
+	if len(rest) > 0 {
+		stages = append(stages, ftsStage{match: strings.Join(rest, " OR ")})
+	}
+	return stages, nil
+}
+
+// ftsOrder is the ORDER BY of a stage on table.
+func ftsOrder(table string, s ftsStage) string {
+	if s.byRank {
+		return ` ORDER BY ` + table + `.rank`
+	}
+	return ` ORDER BY ` + table + `.rowid DESC`
+}
+
+// ftsScore is the score column of a stage: bm25 negated (higher is
+// better), or 0 for matches ordered newest first.
+func ftsScore(table string, s ftsStage) string {
+	if s.byRank {
+		return `-` + table + `.rank`
+	}
+	return `0.0`
 }
 
 func searchLimit(n int) int {
@@ -319,33 +410,56 @@ func (t *readTx) EvidenceList(ctx context.Context, f store.EvidenceFilter, fn fu
 }
 
 func (t *readTx) SearchEvidence(ctx context.Context, s store.EvidenceSearch) ([]store.EvidenceHit, error) {
-	match := ftsMatch(s.Terms)
-	if match == "" {
-		return nil, nil
+	stages, err := t.planSearch(ctx, "memory_evidence_fts", s.Terms)
+	if err != nil {
+		return nil, fmt.Errorf("store: search evidence: %w", err)
 	}
+	limit := searchLimit(s.Limit)
+	var hits []store.EvidenceHit
+	seen := map[string]bool{}
+	for _, stage := range stages {
+		if len(hits) >= limit {
+			break
+		}
+		more, err := t.rankEvidence(ctx, stage, s.Kinds, limit)
+		if err != nil {
+			return nil, fmt.Errorf("store: search evidence: %w", err)
+		}
+		for _, h := range more {
+			if !seen[h.Evidence.ID] && len(hits) < limit {
+				seen[h.Evidence.ID] = true
+				hits = append(hits, h)
+			}
+		}
+	}
+	return hits, nil
+}
+
+func (t *readTx) rankEvidence(ctx context.Context, stage ftsStage, kinds []string, limit int) ([]store.EvidenceHit, error) {
+	const table = "memory_evidence_fts"
 	var q strings.Builder
-	q.WriteString(`SELECT ` + evidenceColumns + `, e.content, -memory_evidence_fts.rank
+	q.WriteString(`SELECT ` + evidenceColumns + `, e.content, ` + ftsScore(table, stage) + `
 		FROM memory_evidence_fts
 		JOIN memory_evidence e ON e.seq = memory_evidence_fts.rowid
 		LEFT JOIN memory_redactions r ON r.evidence_id = e.id
 		WHERE memory_evidence_fts MATCH ? AND e.content IS NOT NULL`)
-	args := []any{match}
-	if len(s.Kinds) > 0 {
+	args := []any{stage.match}
+	if len(kinds) > 0 {
 		q.WriteString(` AND e.kind IN (SELECT value FROM json_each(?))`)
-		args = append(args, jsonList(s.Kinds))
+		args = append(args, jsonList(kinds))
 	}
-	q.WriteString(` ORDER BY memory_evidence_fts.rank LIMIT ?`)
-	args = append(args, searchLimit(s.Limit))
+	q.WriteString(ftsOrder(table, stage) + ` LIMIT ?`)
+	args = append(args, limit)
 	rows, err := t.q.QueryContext(ctx, q.String(), args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: search evidence: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []store.EvidenceHit
 	for rows.Next() {
 		var h store.EvidenceHit
 		if h.Evidence, err = scanEvidence(rows, true, &h.Score); err != nil {
-			return nil, fmt.Errorf("store: search evidence: %w", err)
+			return nil, err
 		}
 		out = append(out, h)
 	}
@@ -566,44 +680,66 @@ func (t *readTx) loadSpans(ctx context.Context, cs []store.Claim) error {
 	return rows.Err()
 }
 
+// SearchClaims ranks with FTS5 bm25 within a rank budget (see
+// planSearch): exactly when the query's terms match at most rankBudget
+// claims in all; beyond, the claims matching its rarer terms come first,
+// ranked by bm25 over those terms, then the newest claims matching all,
+// then any, of its common terms, scored 0 ("newest" by CreatedAt under a
+// BelievedAt filter, by ValidAt under a TrueAt filter, otherwise by Seq).
 func (t *readTx) SearchClaims(ctx context.Context, s store.ClaimSearch) ([]store.ClaimHit, error) {
+	const table = "memory_claims_fts"
 	limit := searchLimit(s.Limit)
-	var q strings.Builder
-	var args []any
-	if len(s.Terms) == 0 {
-		q.WriteString(`SELECT ` + claimColumns + `, 0.0 FROM memory_claims c WHERE 1`)
-		args = claimWhere(&q, args, s.Filter)
-		q.WriteString(` ORDER BY c.seq DESC LIMIT ?`)
-	} else {
-		match := ftsMatch(s.Terms)
-		if match == "" {
-			return nil, nil
-		}
-		// The FTS table drives the query in rank order and each hit is
-		// joined by rowid and filtered, so the query stops as soon as
-		// limit claims pass the filter.
-		q.WriteString(`SELECT ` + claimColumns + `, -memory_claims_fts.rank FROM memory_claims_fts
-			JOIN memory_claims c ON c.seq = memory_claims_fts.rowid
-			WHERE memory_claims_fts MATCH ?`)
-		args = claimWhere(&q, []any{match}, s.Filter)
-		q.WriteString(` ORDER BY memory_claims_fts.rank LIMIT ?`)
-	}
-	args = append(args, limit)
-	rows, err := t.q.QueryContext(ctx, q.String(), args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: search claims: %w", err)
-	}
-	defer rows.Close()
 	var hits []store.ClaimHit
-	for rows.Next() {
-		var h store.ClaimHit
-		if h.Claim, err = scanClaim(rows, &h.Score); err != nil {
+	if len(s.Terms) == 0 {
+		var q strings.Builder
+		q.WriteString(`SELECT ` + claimColumns + `, 0.0 FROM memory_claims c WHERE 1`)
+		args := claimWhere(&q, nil, s.Filter)
+		q.WriteString(` ORDER BY c.seq DESC LIMIT ?`)
+		var err error
+		if hits, err = t.queryClaimHits(ctx, q.String(), append(args, limit)); err != nil {
 			return nil, fmt.Errorf("store: search claims: %w", err)
 		}
-		hits = append(hits, h)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: search claims: %w", err)
+	} else {
+		stages, err := t.planSearch(ctx, table, s.Terms)
+		if err != nil {
+			return nil, fmt.Errorf("store: search claims: %w", err)
+		}
+		seen := map[string]bool{}
+		for _, stage := range stages {
+			if len(hits) >= limit {
+				break
+			}
+			var q strings.Builder
+			var args []any
+			if index, order := recencyIndex(s.Filter); !stage.byRank && index != "" {
+				// A selective filter: walk its index newest first and test
+				// each claim against the matches, rather than join every
+				// match of a common word only to filter most of them out.
+				q.WriteString(`SELECT ` + claimColumns + `, 0.0 FROM memory_claims c INDEXED BY ` + index + `
+					WHERE c.seq IN (SELECT rowid FROM memory_claims_fts WHERE memory_claims_fts MATCH ?)`)
+				args = claimWhere(&q, []any{stage.match}, s.Filter)
+				q.WriteString(` ORDER BY ` + order + ` LIMIT ?`)
+			} else {
+				// The FTS table drives the query in stage order and each
+				// match is joined by rowid and filtered, so the query stops
+				// as soon as limit claims pass the filter.
+				q.WriteString(`SELECT ` + claimColumns + `, ` + ftsScore(table, stage) + ` FROM memory_claims_fts
+					JOIN memory_claims c ON c.seq = memory_claims_fts.rowid
+					WHERE memory_claims_fts MATCH ?`)
+				args = claimWhere(&q, []any{stage.match}, s.Filter)
+				q.WriteString(ftsOrder(table, stage) + ` LIMIT ?`)
+			}
+			more, err := t.queryClaimHits(ctx, q.String(), append(args, limit))
+			if err != nil {
+				return nil, fmt.Errorf("store: search claims: %w", err)
+			}
+			for _, h := range more {
+				if !seen[h.Claim.ID] && len(hits) < limit {
+					seen[h.Claim.ID] = true
+					hits = append(hits, h)
+				}
+			}
+		}
 	}
 	cs := make([]store.Claim, len(hits))
 	for i, h := range hits {
@@ -616,6 +752,37 @@ func (t *readTx) SearchClaims(ctx context.Context, s store.ClaimSearch) ([]store
 		hits[i].Claim = cs[i]
 	}
 	return hits, nil
+}
+
+// recencyIndex returns the index that serves a selective filter newest
+// first, and the order it gives, or "" when the filter keeps most claims.
+func recencyIndex(f store.ClaimFilter) (index, order string) {
+	switch {
+	case !f.BelievedAt.IsZero():
+		return "memory_claims_believed", "c.created_ns DESC"
+	case !f.TrueAt.IsZero():
+		return "memory_claims_valid", "c.valid_ns DESC"
+	case f.Subject != "":
+		return "memory_claims_subject", "c.seq DESC"
+	}
+	return "", ""
+}
+
+func (t *readTx) queryClaimHits(ctx context.Context, query string, args []any) ([]store.ClaimHit, error) {
+	rows, err := t.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var hits []store.ClaimHit
+	for rows.Next() {
+		var h store.ClaimHit
+		if h.Claim, err = scanClaim(rows, &h.Score); err != nil {
+			return nil, err
+		}
+		hits = append(hits, h)
+	}
+	return hits, rows.Err()
 }
 
 func (t *tx) PutClaim(ctx context.Context, c store.Claim) error {

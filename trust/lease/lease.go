@@ -306,6 +306,7 @@ func (m *Manager) Grant(ctx context.Context, parent store.Lease, req GrantReques
 			Options: store.LeaseOptions{
 				LocalOnly:  req.Options.LocalOnly || p.Options.LocalOnly,
 				NoIdentity: req.Options.NoIdentity || p.Options.NoIdentity,
+				Memory:     req.Options.Memory || p.Options.Memory,
 			},
 		}
 		if !req.NotBefore.IsZero() {

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -222,6 +223,43 @@ func BenchmarkSearch(b *testing.B) {
 					reportPercentiles(b, lat)
 				})
 			}
+			// The baseline, measured on the same database: plain FTS5 BM25
+			// over every match (any query word), the way a search over
+			// SQLite is usually written.
+			b.Run("baseline-fts5-bm25", func(b *testing.B) {
+				db, err := sql.Open("sqlite", "file:"+f.path+"?mode=ro")
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer db.Close()
+				c := newCorpus(1, 20000)
+				c.rng = rand.New(rand.NewPCG(7, 7))
+				c.zipf = rand.NewZipf(c.rng, 1.07, 8, uint64(len(c.words)-1))
+				qs := make([]string, 1000)
+				for i := range qs {
+					var terms []string
+					for _, w := range strings.Fields(c.query()) {
+						terms = append(terms, `"`+w+`"`)
+					}
+					qs[i] = strings.Join(terms, " OR ")
+				}
+				lat := make([]time.Duration, 0, b.N)
+				i := 0
+				for b.Loop() {
+					start := time.Now()
+					rows, err := db.QueryContext(ctx, `SELECT c.id FROM memory_claims_fts JOIN memory_claims c ON c.seq = memory_claims_fts.rowid
+						WHERE memory_claims_fts MATCH ? AND c.status IN ('candidate', 'canon') ORDER BY rank LIMIT 20`, qs[i%len(qs)])
+					if err != nil {
+						b.Fatal(err)
+					}
+					for rows.Next() {
+					}
+					rows.Close()
+					lat = append(lat, time.Since(start))
+					i++
+				}
+				reportPercentiles(b, lat)
+			})
 		})
 	}
 }

@@ -507,3 +507,73 @@ func TestModelVerificationAndPromotion(t *testing.T) {
 		t.Fatalf("%d promote and %d demote entries", promoted, demoted)
 	}
 }
+
+func TestASkillIsChosenForAGoal(t *testing.T) {
+	for _, byModel := range []bool{true, false} {
+		sys, _ := newRunFixture(t, func(model, system, prompt string) string {
+			if strings.Contains(prompt, "Choose the one skill") {
+				if byModel {
+					return `{"skill":"classify"}`
+				}
+				return "I am not sure."
+			}
+			if strings.Contains(system, `"classify"`) {
+				return `{"label":"bug","confidence":0.9,"rationale":"a crash"}`
+			}
+			return goodSummary
+		})
+		ctx := context.Background()
+		r, err := sys.StartRun(ctx, rootLease(t, sys), RunRequest{Goal: "give me a short summary of this", Inputs: map[string]any{"text": "It crashed.", "labels": []any{"bug", "feature"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = waitEnded(t, sys, r.ID)
+		want := "summarize" // the keywords: "summary"
+		if byModel {
+			want = "classify"
+		}
+		steps, _ := sys.RunSteps(ctx, r.ID)
+		if r.Skill != want || len(steps) < 2 || steps[1].Kind != "select" {
+			t.Fatalf("byModel=%v: chose %q (%s %s), steps %+v", byModel, r.Skill, r.State, r.Error, steps)
+		}
+	}
+}
+
+func TestCouncilVerification(t *testing.T) {
+	sys, _ := newRunFixture(t, func(model, system, prompt string) string {
+		switch {
+		case strings.Contains(system, "voting on a question"):
+			return "pass\nThe summary only restates the text."
+		case strings.Contains(system, "recording your vote"):
+			return `{"choice":"pass"}`
+		case strings.Contains(system, "You extract checkable factual claims"):
+			return `{"claims":["The summary restates the text."]}`
+		case strings.Contains(system, "You are fact-checking claims"):
+			return `{"verdicts":[{"claim":1,"verdict":"supported","note":"ok"}]}`
+		}
+		return goodSummary
+	})
+	ctx := context.Background()
+	src, _ := os.ReadFile(filepath.Join(sys.DataDir, SkillsDir, "summarize", "1.0.0", "skill.toml"))
+	tmpl, _ := os.ReadFile(filepath.Join(sys.DataDir, SkillsDir, "summarize", "1.0.0", "prompt.tmpl"))
+	manifest := strings.Replace(string(src), `name = "summarize"`, `name = "council-summary"`, 1)
+	manifest = regexp.MustCompile(`(?s)\[verify\].*?strategy = "schema"`).ReplaceAllString(manifest, "[verify]\nstrategy = \"council\"\ncouncil = [\"ollama/qwen3\", \"ollama/mistral\"]")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "skill.toml"), []byte(manifest), 0o644)
+	os.WriteFile(filepath.Join(dir, "prompt.tmpl"), tmpl, 0o644)
+	skey, vkey, _ := skill.GenerateKey("tester")
+	skill.Sign(dir, skey)
+	skill.AddSigner(filepath.Join(sys.DataDir, SignersDir), skill.Signer{Name: "tester", Key: vkey})
+	if _, err := sys.InstallSkill(ctx, "test", dir); err != nil {
+		t.Fatal(err)
+	}
+	r, err := sys.StartRun(ctx, rootLease(t, sys), RunRequest{Skill: "council-summary", Inputs: map[string]any{"text": "MirrorOS governs model calls."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = waitEnded(t, sys, r.ID)
+	steps, _ := sys.RunSteps(ctx, r.ID)
+	if r.State != RunSucceeded || steps[len(steps)-1].Kind != "council" || string(steps[len(steps)-1].Output) != "pass" {
+		t.Fatalf("council verification: %s %q, last step %+v", r.State, r.Error, steps[len(steps)-1])
+	}
+}

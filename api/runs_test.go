@@ -14,11 +14,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mirroros/mirror/api"
+	"github.com/mirroros/mirror/bus/bustest"
 	"github.com/mirroros/mirror/config"
 	"github.com/mirroros/mirror/kernel"
 	"github.com/mirroros/mirror/trace/ledger"
@@ -28,78 +28,29 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// runOllama is a scripted fake Ollama for the governed runtime: the
-// summarize skill gets a valid summary (held back while release is open for
-// a text that says SLOW), a council vote gets {"choice":"yes"}, anything
-// else "yes" and a reason.
-type runOllama struct {
-	mu      sync.Mutex
-	calls   map[string]int // by the skill named in the system prompt, or "other"
-	release chan struct{}
-}
-
 const fakeSummary = `{"summary":"MirrorOS governs every model call.","key_points":["Every call is audited."]}`
 
-func (f *runOllama) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case "/api/tags":
-		w.Write([]byte(`{"models":[{"name":"llama3.2","model":"llama3.2"},{"name":"qwen3","model":"qwen3"}]}`))
-	case "/api/chat":
-		var req struct {
-			Model    string `json:"model"`
-			Messages []struct {
-				Role    string `json:"role"`
-				Content string `json:"content"`
-			} `json:"messages"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			w.WriteHeader(400)
-			return
-		}
-		var system, prompt string
-		for _, m := range req.Messages {
-			if m.Role == "system" {
-				system += m.Content
-			} else {
-				prompt += m.Content
-			}
-		}
-		key := "other"
-		if _, after, ok := strings.Cut(system, "MirrorOS skill \""); ok {
-			key, _, _ = strings.Cut(after, "\"")
-		}
-		f.mu.Lock()
-		f.calls[key]++
-		f.mu.Unlock()
-		var text string
+// runOllama is the scripted fake Ollama of the runtime's API tests: the
+// summarize skill gets a valid summary (held back while release is open
+// for a text that says SLOW), a council vote gets {"choice":"yes"},
+// anything else "yes" and a reason.
+func runOllama(release <-chan struct{}) *bustest.ScriptedOllama {
+	return &bustest.ScriptedOllama{Models: []string{"llama3.2", "qwen3"}, Script: func(c bustest.OllamaCall) (string, bool) {
 		switch {
-		case key == "summarize":
-			if strings.Contains(prompt, "SLOW") {
+		case c.Skill == "summarize":
+			if strings.Contains(c.Prompt, "SLOW") {
 				select {
-				case <-f.release:
-				case <-r.Context().Done():
-					return
+				case <-release:
+				case <-c.Ctx.Done():
+					return "", false
 				}
 			}
-			text = fakeSummary
-		case strings.Contains(system, "recording your vote"):
-			text = `{"choice":"yes"}`
-		default:
-			text = "yes\nThe question is answered by its own premise."
+			return fakeSummary, true
+		case strings.Contains(c.System, "recording your vote"):
+			return `{"choice":"yes"}`, true
 		}
-		out, _ := json.Marshal(map[string]any{"model": req.Model, "created_at": "2026-01-01T00:00:00Z",
-			"message": map[string]any{"role": "assistant", "content": text}, "done": true, "done_reason": "stop",
-			"prompt_eval_count": 40, "eval_count": 10})
-		w.Write(out)
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-func (f *runOllama) count(key string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[key]
+		return "yes\nThe question is answered by its own premise.", true
+	}}
 }
 
 type runEnv struct {
@@ -108,12 +59,14 @@ type runEnv struct {
 	url   string
 	token string
 	sys   *kernel.System
-	fake  *runOllama
+	fake    *bustest.ScriptedOllama
+	release chan struct{} // lets a SLOW summarize answer
 }
 
 func newRunEnv(t *testing.T) *runEnv {
 	t.Helper()
-	fake := &runOllama{calls: map[string]int{}, release: make(chan struct{})}
+	release := make(chan struct{})
+	fake := runOllama(release)
 	ol := httptest.NewServer(fake)
 	t.Cleanup(ol.Close)
 	t.Setenv("OLLAMA_HOST", ol.URL)
@@ -131,15 +84,15 @@ func newRunEnv(t *testing.T) *runEnv {
 	srv := httptest.NewServer(api.New(sys))
 	t.Cleanup(func() {
 		select {
-		case <-fake.release:
+		case <-release:
 		default:
-			close(fake.release)
+			close(release)
 		}
 		srv.Close()
 		sys.Close(context.Background())
 	})
 	raw, _ := os.ReadFile(filepath.Join(dir, kernel.OwnerTokenFile))
-	return &runEnv{t: t, dir: dir, url: srv.URL, token: strings.TrimSpace(string(raw)), sys: sys, fake: fake}
+	return &runEnv{t: t, dir: dir, url: srv.URL, token: strings.TrimSpace(string(raw)), sys: sys, fake: fake, release: release}
 }
 
 // call makes an authenticated request with the owner token (or tok).
@@ -380,11 +333,11 @@ func TestRunAPIFollowLiveRun(t *testing.T) {
 	go func() {
 		// Let the follower see the run before it ends.
 		deadline := time.Now().Add(10 * time.Second)
-		for e.fake.count("summarize") == 0 && time.Now().Before(deadline) {
+		for e.fake.Calls("summarize") == 0 && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		time.Sleep(200 * time.Millisecond)
-		close(e.fake.release)
+		close(e.release)
 	}()
 	events := e.follow(started.ID)
 	if len(events) < 3 || events[len(events)-1].name != "end" {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mirroros/mirror/bus/bustest"
 	"github.com/mirroros/mirror/config"
 	"github.com/mirroros/mirror/council"
 	"github.com/mirroros/mirror/skill"
@@ -24,65 +24,11 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// scriptedOllama is a fake Ollama whose /api/chat answers come from a
-// script: a function of the model and the whole prompt. It counts calls
-// per skill (by the skill named in the system prompt).
-type scriptedOllama struct {
-	mu     sync.Mutex
-	calls  map[string]int
-	script func(model, system, prompt string) string
-}
-
-func (f *scriptedOllama) count(key string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[key]
-}
-
-func (f *scriptedOllama) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case "/api/tags":
-		w.Write([]byte(`{"models":[{"name":"llama3.2","model":"llama3.2"},{"name":"qwen3","model":"qwen3"},{"name":"mistral","model":"mistral"}]}`))
-	case "/api/chat":
-		var req struct {
-			Model    string `json:"model"`
-			Messages []struct {
-				Role    string `json:"role"`
-				Content string `json:"content"`
-			} `json:"messages"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			w.WriteHeader(400)
-			fmt.Fprintf(w, `{"error":%q}`, err.Error())
-			return
-		}
-		var system, prompt string
-		for _, m := range req.Messages {
-			if m.Role == "system" {
-				system += m.Content
-			} else {
-				prompt += m.Content
-			}
-		}
-		key := "other"
-		if _, after, ok := strings.Cut(system, "MirrorOS skill \""); ok {
-			key, _, _ = strings.Cut(after, "\"")
-		}
-		f.mu.Lock()
-		f.calls[key]++
-		f.mu.Unlock()
-		text := f.script(req.Model, system, prompt)
-		out, _ := json.Marshal(map[string]any{"model": req.Model, "created_at": "2026-01-01T00:00:00Z",
-			"message": map[string]any{"role": "assistant", "content": text}, "done": true, "done_reason": "stop",
-			"prompt_eval_count": 50, "eval_count": 20})
-		w.Write(out)
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-func newRunFixture(t *testing.T, script func(model, system, prompt string) string) (*System, *scriptedOllama) {
-	f := &scriptedOllama{calls: map[string]int{}, script: script}
+// newRunFixture runs a kernel whose only provider is a scripted fake
+// Ollama with three models; script answers each chat call.
+func newRunFixture(t *testing.T, script func(model, system, prompt string) string) (*System, *bustest.ScriptedOllama) {
+	f := &bustest.ScriptedOllama{Models: []string{"llama3.2", "qwen3", "mistral"},
+		Script: func(c bustest.OllamaCall) (string, bool) { return script(c.Model, c.System, c.Prompt), true }}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	t.Setenv("OLLAMA_HOST", srv.URL)
@@ -126,8 +72,8 @@ func TestARunGoesThroughEveryStageAndIsSigned(t *testing.T) {
 	if r.State != RunSucceeded || !bytes.Contains(r.Output, []byte("governs model calls")) {
 		t.Fatalf("run ended %s (%s): %s", r.State, r.Error, r.Output)
 	}
-	if fake.count("summarize") != 1 {
-		t.Fatalf("%d calls for one valid answer", fake.count("summarize"))
+	if fake.Calls("summarize") != 1 {
+		t.Fatalf("%d calls for one valid answer", fake.Calls("summarize"))
 	}
 	// The provenance record is signed by the kernel's key.
 	_, vkey, err := LoadVerifier(sys.DataDir)
@@ -186,8 +132,8 @@ func TestASchemaViolationIsRepairedOnceThenFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = waitEnded(t, sys, r.ID)
-	if r.State != RunSucceeded || fake.count("summarize") != 2 {
-		t.Fatalf("repair: %s %s after %d calls", r.State, r.Error, fake.count("summarize"))
+	if r.State != RunSucceeded || fake.Calls("summarize") != 2 {
+		t.Fatalf("repair: %s %s after %d calls", r.State, r.Error, fake.Calls("summarize"))
 	}
 	steps, _ := sys.RunSteps(ctx, r.ID)
 	if len(steps) != 3 || steps[1].Kind != "execute" || steps[1].OK || !strings.Contains(string(steps[1].Detail), "key_points") || steps[2].Kind != "repair" || !steps[2].OK {
@@ -203,8 +149,8 @@ func TestASchemaViolationIsRepairedOnceThenFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = waitEnded(t, sys, r.ID)
-	if r.State != RunFailed || !strings.Contains(r.Error, "schema") || fake.count("summarize") != 4 {
-		t.Fatalf("unrepairable: %s %q after %d calls", r.State, r.Error, fake.count("summarize"))
+	if r.State != RunFailed || !strings.Contains(r.Error, "schema") || fake.Calls("summarize") != 4 {
+		t.Fatalf("unrepairable: %s %q after %d calls", r.State, r.Error, fake.Calls("summarize"))
 	}
 }
 
@@ -223,7 +169,7 @@ func TestBadInputsAndUnknownSkillsAreRefusedUpFront(t *testing.T) {
 			t.Fatalf("%+v: %v", req, err)
 		}
 	}
-	if fake.count("summarize")+fake.count("other") != 0 {
+	if fake.Calls("summarize")+fake.Calls("other") != 0 {
 		t.Fatal("a refused run reached a model")
 	}
 }
@@ -306,7 +252,7 @@ func TestAChainFeedsEachOutputIntoTheNextStep(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if !strings.Contains(seen, "MirrorOS governs model calls.") || fake.count("translate") != 1 {
+	if !strings.Contains(seen, "MirrorOS governs model calls.") || fake.Calls("translate") != 1 {
 		t.Fatalf("the translate step did not get the summary: %q", seen)
 	}
 }
@@ -410,8 +356,8 @@ func TestARunWaitsForApprovalWhenThePolicyAsks(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 			r, _ = sys.Run(ctx, r.ID)
 		}
-		if r.State != RunWaiting || r.ApprovalID == "" || fake.count("translate") != 0 && approve {
-			t.Fatalf("before the decision: %s %q, %d calls", r.State, r.ApprovalID, fake.count("translate"))
+		if r.State != RunWaiting || r.ApprovalID == "" || fake.Calls("translate") != 0 && approve {
+			t.Fatalf("before the decision: %s %q, %d calls", r.State, r.ApprovalID, fake.Calls("translate"))
 		}
 		if _, err := sys.Gate.Decide(ctx, owner, r.ApprovalID, approve, "checked"); err != nil {
 			t.Fatal(err)
@@ -425,8 +371,8 @@ func TestARunWaitsForApprovalWhenThePolicyAsks(t *testing.T) {
 			t.Fatalf("approve=%v: run %s (%s)", approve, r.State, r.Error)
 		}
 	}
-	if fake.count("translate") != 1 {
-		t.Fatalf("%d translate calls, want 1 (the denied run never reached a model)", fake.count("translate"))
+	if fake.Calls("translate") != 1 {
+		t.Fatalf("%d translate calls, want 1 (the denied run never reached a model)", fake.Calls("translate"))
 	}
 }
 

@@ -70,7 +70,7 @@ token from $MIRROR_TOKEN or DATA_DIR/owner.token.`,
 	root.PersistentFlags().StringVar(&g.addr, "addr", config.DefaultAddr, "kernel address host:port (env MIRROR_ADDR)")
 	root.AddCommand(newInitCmd(g), newUpCmd(g), newStatusCmd(g), newHealthCmd(g), newAuditCmd(g), newLeaseCmd(g), newPolicyCmd(g), newApprovalsCmd(g), newDecideCmd(g, true), newDecideCmd(g, false), newDeniedCmd(g), newHookCmd(g), newModelsCmd(g), newAskCmd(g), newSpendCmd(g), newVersionCmd())
 	root.AddCommand(newSkillCmd(g), newRunCmd(g), newRunsCmd(g), newCouncilCmd(g), newProvenanceCmd(g))
-	root.AddCommand(newMCPCmd(g))
+	root.AddCommand(newMCPCmd(g), newMemoryCmd(g))
 	return root
 }
 

@@ -54,11 +54,11 @@ func runOllama(release <-chan struct{}) *bustest.ScriptedOllama {
 }
 
 type runEnv struct {
-	t     *testing.T
-	dir   string
-	url   string
-	token string
-	sys   *kernel.System
+	t       *testing.T
+	dir     string
+	url     string
+	token   string
+	sys     *kernel.System
 	fake    *bustest.ScriptedOllama
 	release chan struct{} // lets a SLOW summarize answer
 }

@@ -92,9 +92,10 @@ func (c Config) validate() error {
 
 // Row is one open-loop run.
 type Row struct {
-	Target string
-	Rate   int
-	Stats  runStats
+	Target  string
+	Rate    int
+	Stats   runStats
+	Commits commitStats // the kernel's group commits during the run (governed only)
 }
 
 // Result is everything one Run measured.
@@ -178,10 +179,15 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			before := snapshotCommits(k.sys.Metrics)
 			s := openLoop(ctx, targets[name], rate, cfg.Duration, cfg.MaxInflight, cfg.Timeout, false)
+			row := Row{Target: name, Rate: rate, Stats: s}
+			if name == governed {
+				row.Commits = snapshotCommits(k.sys.Metrics).since(before)
+			}
 			cfg.logf("open loop  %-8s %5d req/s: achieved %7.0f, errors %d, p50 %.2f ms, p99 %.2f ms%s",
 				name, rate, s.rate(), s.errs, pct(s.lat, 0.5), pct(s.lat, 0.99), errNote(s))
-			res.Rows = append(res.Rows, Row{Target: name, Rate: rate, Stats: s})
+			res.Rows = append(res.Rows, row)
 		}
 	}
 	for _, name := range targetNames {
@@ -262,8 +268,8 @@ func (r *Result) Markdown() string {
 		r.Started.Format("2006-01-02 15:04"), r.GOMAXPROCS, runtime.GOOS, runtime.GOARCH, c.Duration, c.MaxInflight, c.Timeout)
 
 	fmt.Fprintf(&b, "### Open loop, POST /v1/chat/completions (not streamed)\n\n")
-	fmt.Fprintf(&b, "| target | rate | achieved req/s | errors | p50 ms | p99 ms | p99.9 ms | added p50 ms | added p99 ms |\n")
-	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| target | rate | achieved req/s | errors | p50 ms | p99 ms | p99.9 ms | added p50 ms | added p99 ms | ledger commits | commit p99 ms | slowest commit ms |\n")
+	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	base := map[int]runStats{}
 	for _, row := range r.Rows {
 		if row.Target == direct {
@@ -277,9 +283,15 @@ func (r *Result) Markdown() string {
 			added50 = fmt.Sprintf("%+.2f", pct(s.lat, 0.5)-pct(d.lat, 0.5))
 			added99 = fmt.Sprintf("%+.2f", pct(s.lat, 0.99)-pct(d.lat, 0.99))
 		}
-		fmt.Fprintf(&b, "| %s | %d | %.0f | %d | %.2f | %.2f | %.2f | %s | %s |\n",
-			row.Target, row.Rate, s.rate(), s.errs, pct(s.lat, 0.5), pct(s.lat, 0.99), pct(s.lat, 0.999), added50, added99)
+		commits := "—"
+		if row.Commits.n > 0 {
+			commits = fmt.Sprint(row.Commits.n)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %d | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s |\n",
+			row.Target, row.Rate, s.rate(), s.errs, pct(s.lat, 0.5), pct(s.lat, 0.99), pct(s.lat, 0.999), added50, added99,
+			commits, row.Commits.ms(row.Commits.p99), row.Commits.ms(row.Commits.worst))
 	}
+	fmt.Fprintf(&b, "\nLedger commits are the kernel's group commits (write + fsync) during the governed run, from its `mirror_ledger_commit_seconds` histogram (bucket bounds): a governed p99 far above the direct one with a slow commit beside it is the disk, not the kernel.\n")
 
 	fmt.Fprintf(&b, "\n### Max throughput (closed loop, %d workers, %s)\n\n", c.Workers, c.MaxDuration)
 	fmt.Fprintf(&b, "| target | req/s | errors | p50 ms | p99 ms | CPU µs/req |\n|---|---:|---:|---:|---:|---:|\n")

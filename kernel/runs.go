@@ -875,7 +875,7 @@ func (r *runner) executeSkill(ctx context.Context, runLease store.Lease, sk *ski
 	}
 	system := fmt.Sprintf("You are running the MirrorOS skill %q (%s). Your answer must be exactly one JSON object that matches this JSON Schema:\n%s",
 		sk.Name, sk.Description, sk.OutputSchema)
-	opts := CallOptions{LocalOnly: sk.Routing.LocalOnly, Tiers: sk.Routing.Tiers, Agent: r.run.Agent}
+	opts := CallOptions{LocalOnly: sk.Routing.LocalOnly, Tiers: sk.Routing.Tiers, Agent: r.run.Agent, Memory: sk.Memory}
 	models := r.rankModels(ctx, sk)
 	var lastErr error
 	feedback := ""

@@ -523,3 +523,47 @@ func TestCouncilVerification(t *testing.T) {
 		t.Fatalf("council verification: %s %q, last step %+v", r.State, r.Error, steps[len(steps)-1])
 	}
 }
+
+func TestASkillCanAskForHistoryAndMemory(t *testing.T) {
+	var mu sync.Mutex
+	var prompts []string
+	sys, _ := newRunFixture(t, func(model, system, prompt string) string {
+		mu.Lock()
+		prompts = append(prompts, system+"\n"+prompt)
+		mu.Unlock()
+		return goodSummary
+	})
+	ctx := context.Background()
+	canonClaim(t, sys, "MirrorOS keeps memory in the kernel.", "fact")
+	src, _ := os.ReadFile(filepath.Join(sys.DataDir, SkillsDir, "summarize", "1.0.0", "skill.toml"))
+	tmpl, _ := os.ReadFile(filepath.Join(sys.DataDir, SkillsDir, "summarize", "1.0.0", "prompt.tmpl"))
+	manifest := strings.Replace(string(src), `name = "summarize"`, "name = \"recall\"\nhistory = true\nhistory_runs = 2\nmemory = true", 1)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "skill.toml"), []byte(manifest), 0o644)
+	os.WriteFile(filepath.Join(dir, "prompt.tmpl"), tmpl, 0o644)
+	skey, vkey, _ := skill.GenerateKey("tester")
+	skill.Sign(dir, skey)
+	skill.AddSigner(filepath.Join(sys.DataDir, SignersDir), skill.Signer{Name: "tester", Key: vkey})
+	if _, err := sys.InstallSkill(ctx, "test", dir); err != nil {
+		t.Fatal(err)
+	}
+	owner := rootLease(t, sys)
+	for _, goal := range []string{"first look at memory", "second look at memory"} {
+		r, err := sys.StartRun(ctx, owner, RunRequest{Skill: "recall", Goal: goal, Inputs: map[string]any{"text": "Where does MirrorOS keep memory?"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r = waitEnded(t, sys, r.ID); r.State != RunSucceeded {
+			t.Fatalf("%s: %s", r.State, r.Error)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	last := prompts[len(prompts)-1]
+	if !strings.Contains(last, `goal "first look at memory"`) || !strings.Contains(last, "[1] MirrorOS keeps memory in the kernel.") {
+		t.Fatalf("the second run's prompt lacks the history or the memory: %s", last)
+	}
+	if strings.Contains(prompts[0], "previous runs") {
+		t.Fatalf("the first run had a history: %s", prompts[0])
+	}
+}

@@ -55,6 +55,7 @@ type Manifest struct {
 	BudgetMicros int64    // per-run cost cap in micro-dollars; 0 means none
 	History      bool     // inject the caller's last HistoryRuns run summaries
 	HistoryRuns  int      // 1..50
+	Memory       bool     // add relevant canon claims from the kernel's memory to the prompt (retrieval)
 	Keywords     []string // words that select this skill for a goal without a model
 	Routing      Routing
 	Verify       Verification
@@ -102,6 +103,7 @@ type manifestFile struct {
 	BudgetMicros int64    `toml:"budget_micros"`
 	History      bool     `toml:"history"`
 	HistoryRuns  int      `toml:"history_runs"`
+	Memory       bool     `toml:"memory"`
 	Keywords     []string `toml:"keywords"`
 	Routing      struct {
 		LocalOnly bool     `toml:"local_only"`
@@ -246,6 +248,7 @@ func ParseManifest(data []byte) (*Manifest, error) {
 		BudgetMicros: f.BudgetMicros,
 		History:      f.History,
 		HistoryRuns:  f.HistoryRuns,
+		Memory:       f.Memory,
 		Keywords:     f.Keywords,
 		Routing:      Routing{LocalOnly: f.Routing.LocalOnly, Tiers: f.Routing.Tiers, Models: f.Routing.Models},
 		Verify:       Verification{Strategy: f.Verify.Strategy, Model: f.Verify.Model, Council: f.Verify.Council},

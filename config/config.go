@@ -325,9 +325,22 @@ format = %q
 # [aliases]
 # default = ["ollama/llama3.2", "openai/gpt-4o-mini"]
 #
+# Without [aliases], "local" is the first local model and "default" that,
+# then each cloud vendor's inexpensive default model.
+#
 # Prices in USD per million tokens, for models the defaults do not know.
 # [prices]
 # "openai/my-finetune" = { input = 0.30, cached = 0.15, output = 1.20 }
+#
+# [limits]
+# lease_rpm = 120                # model calls per minute per lease (0: no cap)
+#
+# [audit]
+# store_bodies = false           # keep model-call bodies beside their hashes
+#
+# [memory]
+# corroboration = 2              # independent evidence that promotes a claim
+# embed_model = ""               # e.g. "ollama/nomic-embed-text" for hybrid search
 `, c.Server.Addr, c.Server.MaxBodyBytes, c.Server.ShutdownTimeout.String(),
 		c.Ledger.Name, c.Ledger.CheckpointInterval.String(), c.Ledger.MaxBatch,
 		c.Log.Level, c.Log.Format)

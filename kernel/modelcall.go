@@ -293,11 +293,35 @@ func (s *System) prepare(ctx context.Context, l store.Lease, call door.Call, opt
 		}
 		est = 0
 	}
-	res, err := s.Gate.Evaluate(ctx, l, gate.Input{
+	// The budget is reserved in the same group commit as the decision:
+	// one fsync on the request path.
+	var (
+		rsv       store.Reservation
+		budgetErr error
+	)
+	res, err := s.Gate.EvaluateThen(ctx, l, gate.Input{
 		Action:   "model:chat:" + first.Key(),
 		Resource: first.Key(),
 		Args:     map[string]any{},
 		Context:  gate.InputContext{Agent: opts.Agent, CostUSD: float64(est) / 1e6, Tier: tier, Sensitivity: sens, Findings: kinds},
+	}, func(tx *ledger.Tx, d gate.Result) error {
+		rsv, budgetErr = store.Reservation{}, nil
+		if est <= 0 {
+			return nil
+		}
+		r, err := s.Leases.ReserveTx(ctx, tx, l.ID, est, 0, 10*time.Minute)
+		var be *lease.BudgetError
+		if errors.As(err, &be) {
+			// Allowed by policy, refused by the budget: the call's outcome
+			// is recorded with the decision, so it is never left open.
+			budgetErr = err
+			body, _ := json.Marshal(map[string]any{"lease": l.ID, "door": opts.Door, "model_asked": call.Model, "model": first.Key(),
+				"decision_index": d.AuditIndex, "outcome": "budget_exceeded", "error": be.Error(), "attempts": []bus.Attempt{}})
+			_, err = tx.Append(ledger.Event{Kind: "model.call", Actor: "lease/" + l.ID, Body: body})
+			return err
+		}
+		rsv = r
+		return err
 	})
 	if err != nil {
 		return nil, err // the ledger could not record: 503 upstream
@@ -319,17 +343,10 @@ func (s *System) prepare(ctx context.Context, l store.Lease, call door.Call, opt
 	if s.Config.Audit.StoreBodies {
 		p.raw = call.Raw
 	}
-	if est > 0 {
-		rsv, err := s.Leases.Reserve(ctx, l.ID, est, 0, 10*time.Minute)
-		var be *lease.BudgetError
-		if errors.As(err, &be) {
-			return nil, &ModelError{Status: 402, Code: "budget_exceeded", Err: err, Message: be.Error()}
-		}
-		if err != nil {
-			return nil, err
-		}
-		p.reservation = rsv.ID
+	if budgetErr != nil {
+		return nil, &ModelError{Status: 402, Code: "budget_exceeded", Err: budgetErr, Message: budgetErr.Error()}
 	}
+	p.reservation = rsv.ID
 	return p, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -203,6 +204,22 @@ func TestScopesAndBudgetsAreCheckedBeforeAnyProviderIsCalled(t *testing.T) {
 	if f.cloud.Load() != 0 || f.local.Load() != 0 {
 		t.Fatalf("a provider was called: local %d cloud %d", f.local.Load(), f.cloud.Load())
 	}
+	// The refusal is the call's recorded outcome, right after its decision.
+	var kinds []string
+	f.sys.Ledger.Entries(ctx, 0, 1000, func(_ uint64, d []byte) error {
+		e, _ := ledger.ParseEntry(d)
+		if e.Kind == "policy.decision" || e.Kind == "model.call" || e.Kind == "spend.reserve" {
+			k := e.Kind
+			if bytes.Contains(d, []byte(`"outcome":"budget_exceeded"`)) {
+				k += ":budget_exceeded"
+			}
+			kinds = append(kinds, k)
+		}
+		return nil
+	})
+	if got := strings.Join(kinds, " "); !strings.HasSuffix(got, "policy.decision model.call:budget_exceeded") {
+		t.Fatalf("entries: %s", got)
+	}
 	// Local models cost nothing: the poor lease may still use them.
 	if _, err := f.sys.Chat(ctx, poor, userCall("default", "hi"), CallOptions{}); err != nil {
 		t.Fatalf("local call on a tiny budget: %v", err)
@@ -212,9 +229,18 @@ func TestScopesAndBudgetsAreCheckedBeforeAnyProviderIsCalled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.sys.pending.Wait() // earlier outcomes are in
+	before := f.sys.Ledger.Size()
 	resp, err := f.sys.Chat(ctx, rich, userCall("openai/gpt-4o-mini", "hello cloud"), CallOptions{Door: "openai"})
 	if err != nil || resp.Message.Text() != "cloud answer" || f.cloud.Load() != 1 {
 		t.Fatalf("cloud call: %+v %v", resp, err)
+	}
+	// The decision and the reservation were committed together: adjacent
+	// entries written by one transaction (one fsync before the provider).
+	dec, _ := f.sys.Ledger.Entry(ctx, before)
+	rsv, _ := f.sys.Ledger.Entry(ctx, before+1)
+	if !bytes.Contains(dec, []byte(`"kind":"policy.decision"`)) || !bytes.Contains(rsv, []byte(`"kind":"spend.reserve"`)) {
+		t.Fatalf("entries after the call: %s / %s", dec, rsv)
 	}
 	if seen, _ := f.seen.Load().(string); !strings.Contains(seen, "MirrorOS") {
 		t.Fatalf("the identity preamble was not sent: %s", seen)
@@ -328,5 +354,45 @@ func TestLeaseOptionsKeepCallsLocalAndDropTheIdentity(t *testing.T) {
 	got, err := f.sys.Leases.Get(ctx, owner, plain.ID)
 	if err != nil || !got.Options.NoIdentity || got.Options.LocalOnly {
 		t.Fatalf("stored options: %+v %v", got.Options, err)
+	}
+}
+
+func TestConcurrentModelCallsNeverOverspendALease(t *testing.T) {
+	f := newBusFixture(t)
+	ctx := context.Background()
+	owner := rootLease(t, f.sys)
+	const budget = 20_000 // micro-USD: a handful of reservations at a time
+	l, _, err := f.sys.Leases.Grant(ctx, owner, lease.GrantRequest{Name: "tight", Scopes: []string{"model:*"}, BudgetMicros: budget, BudgetTokens: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var ok, refused atomic.Int64
+	for range 40 {
+		wg.Go(func() {
+			_, err := f.sys.Chat(ctx, l, userCall("openai/gpt-4o-mini", "hello cloud"), CallOptions{})
+			var me *ModelError
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.As(err, &me) && me.Code == "budget_exceeded":
+				refused.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	f.sys.pending.Wait()
+	got, err := f.sys.Leases.Get(ctx, owner, l.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each answered call costs 210 micro-USD (1,000 prompt and 100 completion tokens of gpt-4o-mini).
+	if got.SpentMicros > budget || got.SpentMicros != 210*ok.Load() || got.ReservedMicros != 0 || ok.Load()+refused.Load() != 40 {
+		t.Fatalf("spent %d of %d (reserved %d) for %d answered and %d refused calls", got.SpentMicros, budget, got.ReservedMicros, ok.Load(), refused.Load())
+	}
+	if refused.Load() == 0 || f.cloud.Load() != ok.Load() {
+		t.Fatalf("%d refused; the cloud saw %d calls for %d answered", refused.Load(), f.cloud.Load(), ok.Load())
 	}
 }

@@ -182,6 +182,16 @@ func sensitivityRank(s string) int {
 // decision. It returns an error only when nothing could be recorded (no
 // audit, no action): then the action must not happen.
 func (g *Gate) Evaluate(ctx context.Context, caller store.Lease, in Input) (Result, error) {
+	return g.EvaluateThen(ctx, caller, in, nil)
+}
+
+// EvaluateThen is Evaluate that, when the decision is ALLOW, also runs then
+// in the same transaction as the decision entry (r is the decision, with
+// its audit index): what the allowed action must hold before it starts (a model call's budget reservation) is
+// committed with the decision, under one fsync. An error from then undoes
+// both; then may run more than once (the group commit retries a request
+// whose batch failed), so it must start from scratch each time.
+func (g *Gate) EvaluateThen(ctx context.Context, caller store.Lease, in Input, then func(tx *ledger.Tx, r Result) error) (Result, error) {
 	if err := in.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -259,6 +269,11 @@ func (g *Gate) Evaluate(ctx context.Context, caller store.Lease, in Input) (Resu
 		}
 		if err != nil {
 			return err
+		}
+		if then != nil && r.Decision == policy.Allow {
+			if err := then(tx, r); err != nil {
+				return err
+			}
 		}
 		res = r
 		return nil

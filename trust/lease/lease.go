@@ -567,39 +567,56 @@ func (m *Manager) Reserve(ctx context.Context, leaseID string, micros, tokens in
 		hold = 10 * time.Minute
 	}
 	var res store.Reservation
-	err := m.led.Commit(ctx, func(tx *ledger.Tx) error {
-		now := m.now().UTC()
-		ch, err := chain(ctx, tx.Store(), leaseID)
-		if err != nil {
-			return err
-		}
-		for _, l := range ch {
-			if err := Usable(l, now); err != nil {
-				return err
-			}
-			if l.BudgetMicros >= 0 && l.SpentMicros+l.ReservedMicros+micros > l.BudgetMicros {
-				return &BudgetError{LeaseID: l.ID, Name: l.Name, Remaining: max(l.BudgetMicros-l.SpentMicros-l.ReservedMicros, 0), Wanted: micros}
-			}
-			if l.BudgetTokens >= 0 && l.SpentTokens+l.ReservedTokens+tokens > l.BudgetTokens {
-				return &BudgetError{LeaseID: l.ID, Name: l.Name, Remaining: max(l.BudgetTokens-l.SpentTokens-l.ReservedTokens, 0), Wanted: tokens, Tokens: true}
-			}
-		}
-		for _, l := range ch {
-			l.ReservedMicros += micros
-			l.ReservedTokens += tokens
-			if err := tx.Store().UpdateLease(ctx, l); err != nil {
-				return err
-			}
-		}
-		res = store.Reservation{ID: NewID("rsv_"), LeaseID: leaseID, Micros: micros, Tokens: tokens, Created: now, Expires: now.Add(hold)}
-		if err := tx.Store().PutReservation(ctx, res); err != nil {
-			return err
-		}
-		body, _ := json.Marshal(map[string]any{"reservation": res.ID, "lease": leaseID, "usd": usd(micros), "tokens": tokens})
-		_, err = tx.Append(ledger.Event{Kind: "spend.reserve", Actor: "lease/" + leaseID, Body: body})
+	err := m.led.Commit(ctx, func(tx *ledger.Tx) (err error) {
+		res, err = m.ReserveTx(ctx, tx, leaseID, micros, tokens, hold)
 		return err
 	})
 	return res, err
+}
+
+// ReserveTx is Reserve inside a transaction the caller commits: a model
+// call reserves its budget in the same group commit as its policy
+// decision, so the request path waits for one fsync, not two. A
+// *BudgetError is returned before anything is written.
+func (m *Manager) ReserveTx(ctx context.Context, tx *ledger.Tx, leaseID string, micros, tokens int64, hold time.Duration) (store.Reservation, error) {
+	if micros < 0 || tokens < 0 {
+		return store.Reservation{}, fmt.Errorf("%w: a reservation cannot be negative", ErrInvalid)
+	}
+	if hold <= 0 {
+		hold = 10 * time.Minute
+	}
+	now := m.now().UTC()
+	ch, err := chain(ctx, tx.Store(), leaseID)
+	if err != nil {
+		return store.Reservation{}, err
+	}
+	for _, l := range ch {
+		if err := Usable(l, now); err != nil {
+			return store.Reservation{}, err
+		}
+		if l.BudgetMicros >= 0 && l.SpentMicros+l.ReservedMicros+micros > l.BudgetMicros {
+			return store.Reservation{}, &BudgetError{LeaseID: l.ID, Name: l.Name, Remaining: max(l.BudgetMicros-l.SpentMicros-l.ReservedMicros, 0), Wanted: micros}
+		}
+		if l.BudgetTokens >= 0 && l.SpentTokens+l.ReservedTokens+tokens > l.BudgetTokens {
+			return store.Reservation{}, &BudgetError{LeaseID: l.ID, Name: l.Name, Remaining: max(l.BudgetTokens-l.SpentTokens-l.ReservedTokens, 0), Wanted: tokens, Tokens: true}
+		}
+	}
+	for _, l := range ch {
+		l.ReservedMicros += micros
+		l.ReservedTokens += tokens
+		if err := tx.Store().UpdateLease(ctx, l); err != nil {
+			return store.Reservation{}, err
+		}
+	}
+	res := store.Reservation{ID: NewID("rsv_"), LeaseID: leaseID, Micros: micros, Tokens: tokens, Created: now, Expires: now.Add(hold)}
+	if err := tx.Store().PutReservation(ctx, res); err != nil {
+		return store.Reservation{}, err
+	}
+	body, _ := json.Marshal(map[string]any{"reservation": res.ID, "lease": leaseID, "usd": usd(micros), "tokens": tokens})
+	if _, err := tx.Append(ledger.Event{Kind: "spend.reserve", Actor: "lease/" + leaseID, Body: body}); err != nil {
+		return store.Reservation{}, err
+	}
+	return res, nil
 }
 
 // Settle releases a reservation and charges what was actually spent to the

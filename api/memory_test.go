@@ -128,7 +128,7 @@ func TestMemoryOverHTTP(t *testing.T) {
 		t.Fatalf("verify on untouched memory: %+v", rep)
 	}
 	// Change a claim's statement behind the kernel's back.
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, kernel.DBFile))
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, kernel.DBFile)+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -435,7 +435,7 @@ func (s *Server) getProvenance(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("run %s: stored provenance: %w", run.ID, err)
 	}
-	index, entry, err := s.provenanceEntry(r.Context(), run.ID)
+	index, entry, err := s.provenanceEntry(r.Context(), run)
 	if err != nil {
 		return err
 	}
@@ -457,49 +457,22 @@ func (s *Server) getProvenance(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// provenanceEntry finds the run.provenance ledger entry of a run, scanning
-// from the end of the log.
-func (s *Server) provenanceEntry(ctx context.Context, id string) (uint64, []byte, error) {
-	const page = 1000
-	kind := []byte(`"kind":"run.provenance"`)
-	needle, _ := json.Marshal(id)
-	needle = append([]byte(`"run":`), needle...)
-	for end := s.sys.Ledger.Size(); end > 0; {
-		from := uint64(0)
-		if end > page {
-			from = end - page
-		}
-		var (
-			found bool
-			index uint64
-			data  []byte
-		)
-		err := s.sys.Ledger.Entries(ctx, from, int(end-from), func(i uint64, d []byte) error {
-			if !bytes.Contains(d, kind) || !bytes.Contains(d, needle) {
-				return nil
-			}
-			e, err := ledger.ParseEntry(d)
-			if err != nil || e.Kind != "run.provenance" {
-				return nil
-			}
-			var body provenance.Entry
-			if json.Unmarshal(e.Body, &body) == nil && body.Run == id {
-				found, index, data = true, i, bytes.Clone(d)
-			}
-			return nil
-		})
-		if err != nil {
-			return 0, nil, err
-		}
-		if found {
-			return index, data, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return 0, nil, err
-		}
-		end = from
+// provenanceEntry reads the run.provenance ledger entry of a run at the
+// index recorded with it, and checks that it is that run's entry.
+func (s *Server) provenanceEntry(ctx context.Context, run store.Run) (uint64, []byte, error) {
+	if run.ProvenanceIndex == 0 {
+		return 0, nil, errorf(http.StatusNotFound, "not_found", "run "+run.ID+" has no recorded run.provenance entry")
 	}
-	return 0, nil, errorf(http.StatusNotFound, "not_found", "the ledger has no run.provenance entry for run "+id)
+	d, err := s.sys.Ledger.Entry(ctx, run.ProvenanceIndex)
+	if err != nil {
+		return 0, nil, err
+	}
+	e, err := ledger.ParseEntry(d)
+	var body provenance.Entry
+	if err != nil || e.Kind != "run.provenance" || json.Unmarshal(e.Body, &body) != nil || body.Run != run.ID {
+		return 0, nil, fmt.Errorf("ledger entry %d is not the provenance entry of run %s", run.ProvenanceIndex, run.ID)
+	}
+	return run.ProvenanceIndex, d, nil
 }
 
 // councilRequest is the body of POST /v1/council.

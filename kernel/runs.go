@@ -441,24 +441,26 @@ func (s *System) skillUnsigned(r store.Run) bool {
 func (r *runner) update(ctx context.Context, kind string, body map[string]any, extra func(tx *ledger.Tx) error) error {
 	r.run.Updated = time.Now().UTC()
 	err := r.s.Ledger.Commit(ctx, func(tx *ledger.Tx) error {
-		if err := tx.Store().UpdateRun(ctx, r.run); err != nil {
-			return err
-		}
 		if extra != nil {
 			if err := extra(tx); err != nil {
 				return err
 			}
 		}
-		if kind == "" {
-			return nil
+		if kind != "" {
+			if body == nil {
+				body = map[string]any{}
+			}
+			body["run"] = r.run.ID
+			b, _ := json.Marshal(body)
+			rec, err := tx.Append(ledger.Event{Kind: kind, Actor: "run/" + r.run.ID, Body: b})
+			if err != nil {
+				return err
+			}
+			if kind == "run.provenance" {
+				r.run.ProvenanceIndex = rec.Index
+			}
 		}
-		if body == nil {
-			body = map[string]any{}
-		}
-		body["run"] = r.run.ID
-		b, _ := json.Marshal(body)
-		_, err := tx.Append(ledger.Event{Kind: kind, Actor: "run/" + r.run.ID, Body: b})
-		return err
+		return tx.Store().UpdateRun(ctx, r.run)
 	})
 	r.s.notify(r.run.ID)
 	return err

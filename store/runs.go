@@ -22,11 +22,14 @@ type Run struct {
 	Output       []byte // JSON value; nil until succeeded
 	Error        string // why it failed or was cancelled
 	Provenance   []byte // the signed provenance record; nil until stored
-	Depth        int    // 0 for a top-level run
-	Resumes      int    // how many times it was resumed after a kernel restart
-	Created      time.Time
-	Updated      time.Time
-	Ended        time.Time
+	// ProvenanceIndex is the ledger index of the run.provenance entry that
+	// holds the record; 0 until it is stored.
+	ProvenanceIndex uint64
+	Depth           int // 0 for a top-level run
+	Resumes         int // how many times it was resumed after a kernel restart
+	Created         time.Time
+	Updated         time.Time
+	Ended           time.Time
 }
 
 // RunStep is the journaled result of one completed step of a run. Steps are

@@ -173,6 +173,9 @@ var migrations = []string{
 	// history, embeddings, canon versions, and their FTS5 indexes (see
 	// memory.go).
 	memoryMigration,
+	// 7: where a run's provenance entry is in the ledger, so proving it
+	// needs no scan.
+	`ALTER TABLE runs ADD COLUMN provenance_index INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // SchemaVersion is the schema version this build writes.

@@ -11,7 +11,7 @@ import (
 )
 
 const runColumns = `id, COALESCE(parent_run, ''), lease_id, run_lease, agent, goal, skill, skill_version, skill_digest,
-	inputs, contract, contract_hash, state, approval_id, output, error, provenance, depth, resumes, created_ns, updated_ns, ended_ns`
+	inputs, contract, contract_hash, state, approval_id, output, error, provenance, depth, resumes, created_ns, updated_ns, ended_ns, provenance_index`
 
 const runStepColumns = `run_id, seq, kind, model, input_hash, output, ok, detail, cost_micros, started_ns, ended_ns`
 
@@ -61,14 +61,15 @@ func scanRun(row scanner) (store.Run, error) {
 		r                       store.Run
 		depth, resumes          int64
 		created, updated, ended int64
+		provIndex               int64
 	)
 	err := row.Scan(&r.ID, &r.ParentRun, &r.LeaseID, &r.RunLease, &r.Agent, &r.Goal, &r.Skill, &r.SkillVersion, &r.SkillDigest,
 		nullBytes{&r.Inputs}, nullBytes{&r.Contract}, nullBytes{&r.ContractHash}, &r.State, &r.ApprovalID,
-		nullBytes{&r.Output}, &r.Error, nullBytes{&r.Provenance}, &depth, &resumes, &created, &updated, &ended)
+		nullBytes{&r.Output}, &r.Error, nullBytes{&r.Provenance}, &depth, &resumes, &created, &updated, &ended, &provIndex)
 	if err != nil {
 		return store.Run{}, err
 	}
-	r.Depth, r.Resumes = int(depth), int(resumes)
+	r.Depth, r.Resumes, r.ProvenanceIndex = int(depth), int(resumes), uint64(provIndex)
 	r.Created, r.Updated, r.Ended = nsTime(created), nsTime(updated), nsTime(ended)
 	return r, nil
 }
@@ -203,11 +204,13 @@ func (t *tx) PutRun(ctx context.Context, r store.Run) error {
 		parent = r.ParentRun
 	}
 	_, err := t.sqlTx.ExecContext(ctx, `INSERT INTO runs(id, parent_run, lease_id, run_lease, agent, goal, skill, skill_version, skill_digest,
-		inputs, contract, contract_hash, state, approval_id, output, error, provenance, depth, resumes, created_ns, updated_ns, ended_ns)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		inputs, contract, contract_hash, state, approval_id, output, error, provenance, depth, resumes, created_ns, updated_ns, ended_ns,
+		provenance_index)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, parent, r.LeaseID, r.RunLease, r.Agent, r.Goal, r.Skill, r.SkillVersion, r.SkillDigest,
 		blobArg(r.Inputs), blobArg(r.Contract), blobArg(r.ContractHash), r.State, r.ApprovalID,
-		blobArg(r.Output), r.Error, blobArg(r.Provenance), r.Depth, r.Resumes, timeNS(r.Created), timeNS(r.Updated), timeNS(r.Ended))
+		blobArg(r.Output), r.Error, blobArg(r.Provenance), r.Depth, r.Resumes, timeNS(r.Created), timeNS(r.Updated), timeNS(r.Ended),
+		int64(r.ProvenanceIndex))
 	if err != nil {
 		if isUniqueViolation(err) {
 			return fmt.Errorf("%w: run %s already exists", store.ErrConflict, r.ID)
@@ -220,10 +223,10 @@ func (t *tx) PutRun(ctx context.Context, r store.Run) error {
 func (t *tx) UpdateRun(ctx context.Context, r store.Run) error {
 	res, err := t.sqlTx.ExecContext(ctx, `UPDATE runs SET run_lease = ?, agent = ?, skill = ?, skill_version = ?, skill_digest = ?,
 		inputs = ?, contract = ?, contract_hash = ?, state = ?, approval_id = ?, output = ?, error = ?, provenance = ?,
-		resumes = ?, updated_ns = ?, ended_ns = ? WHERE id = ?`,
+		resumes = ?, updated_ns = ?, ended_ns = ?, provenance_index = ? WHERE id = ?`,
 		r.RunLease, r.Agent, r.Skill, r.SkillVersion, r.SkillDigest,
 		blobArg(r.Inputs), blobArg(r.Contract), blobArg(r.ContractHash), r.State, r.ApprovalID, blobArg(r.Output), r.Error, blobArg(r.Provenance),
-		r.Resumes, timeNS(r.Updated), timeNS(r.Ended), r.ID)
+		r.Resumes, timeNS(r.Updated), timeNS(r.Ended), int64(r.ProvenanceIndex), r.ID)
 	if err != nil {
 		return fmt.Errorf("store: update run: %w", err)
 	}

@@ -559,6 +559,7 @@ func fullRun(id string, created time.Time) store.Run {
 		Inputs: []byte(`{"path":"CHANGELOG.md"}`), Contract: []byte(`{"output":"string"}`), ContractHash: bytes.Repeat([]byte{7}, 32),
 		State: "succeeded", ApprovalID: "apr_1", Output: []byte(`"done"`), Error: "none", Provenance: []byte(`{"sig":"x"}`),
 		Depth: 2, Resumes: 3, Created: created, Updated: created.Add(time.Second), Ended: created.Add(2 * time.Second),
+		ProvenanceIndex: 4242,
 	}
 }
 
@@ -598,6 +599,9 @@ func sameRun(got, want store.Run) string {
 	byt("Output", got.Output, want.Output)
 	str("Error", got.Error, want.Error)
 	byt("Provenance", got.Provenance, want.Provenance)
+	if got.ProvenanceIndex != want.ProvenanceIndex {
+		diffs = append(diffs, fmt.Sprintf("ProvenanceIndex = %d, want %d", got.ProvenanceIndex, want.ProvenanceIndex))
+	}
 	if got.Depth != want.Depth || got.Resumes != want.Resumes {
 		diffs = append(diffs, fmt.Sprintf("Depth, Resumes = %d, %d, want %d, %d", got.Depth, got.Resumes, want.Depth, want.Resumes))
 	}

@@ -122,7 +122,16 @@ func (s *Server) doorError(w http.ResponseWriter, d frontDoor, err error) {
 		if me.ApprovalID != "" {
 			msg += " (approve with: mirror approve " + me.ApprovalID + ")"
 		}
-		d.fail(w, me.Status, me.Code, msg)
+		status := me.Status
+		if d.name == "anthropic" && status == http.StatusForbidden {
+			// Claude Code reads any 403 from its API as a failed login
+			// ("Please run /login") and hides the reason; a refusal by
+			// policy goes out as 400 invalid_request_error, which it shows
+			// as it is. The code stays in the message.
+			status = http.StatusBadRequest
+			msg = "MirrorOS refused this call (" + me.Code + "): " + msg
+		}
+		d.fail(w, status, me.Code, msg)
 	case errors.Is(err, ledger.ErrUnavailable):
 		d.fail(w, http.StatusServiceUnavailable, "ledger_unavailable", "the ledger cannot record, so nothing was sent: "+err.Error())
 	default:

@@ -20,6 +20,7 @@ import (
 	"github.com/mirroros/mirror/api"
 	"github.com/mirroros/mirror/config"
 	"github.com/mirroros/mirror/kernel"
+	"github.com/mirroros/mirror/trust/lease"
 )
 
 type doorEnv struct {
@@ -261,5 +262,35 @@ func TestStoredBodiesAreReadBackByTheirHashes(t *testing.T) {
 		if code, _ := get("nothex"); code != 400 {
 			t.Fatalf("a malformed hash: %d", code)
 		}
+	}
+}
+
+// TestAnthropicDoorRefusalsAreNotLoginFailures: Claude Code treats any 403
+// as "Please run /login", so a policy refusal on the Anthropic door is a
+// 400 invalid_request_error whose message says what MirrorOS refused and
+// why; the OpenAI door keeps its 403.
+func TestAnthropicDoorRefusalsAreNotLoginFailures(t *testing.T) {
+	d := newDoorEnv(t)
+	ctx := context.Background()
+	owner, err := d.sys.Authenticate(ctx, d.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := d.sys.Leases.Grant(ctx, owner.Lease, lease.GrantRequest{Name: "tools-only", Scopes: []string{"tool:*"}, BudgetMicros: -1, BudgetTokens: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := d.post(t, "/v1/messages", `{"model":"ollama/llama3.2","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`,
+		map[string]string{"x-api-key": tok, "anthropic-version": "2023-06-01"})
+	if resp.StatusCode != 400 || !strings.Contains(body, `"type":"invalid_request_error"`) || !strings.Contains(body, "policy_block") || !strings.Contains(body, "no scope covering") {
+		t.Fatalf("anthropic door: %d %s", resp.StatusCode, body)
+	}
+	resp, body = d.post(t, "/v1/chat/completions", `{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}]}`,
+		map[string]string{"Authorization": "Bearer " + tok})
+	if resp.StatusCode != 403 {
+		t.Fatalf("openai door: %d %s", resp.StatusCode, body)
+	}
+	if d.upstream.Load() != 0 {
+		t.Fatal("a refused call reached the upstream")
 	}
 }

@@ -389,26 +389,7 @@ func TestModelVerificationAndPromotion(t *testing.T) {
 	})
 	ctx := context.Background()
 	// A summarize variant whose output a second model (qwen3) checks.
-	src, err := os.ReadFile(filepath.Join(sys.DataDir, SkillsDir, "summarize", "1.0.0", "skill.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, _ := os.ReadFile(filepath.Join(sys.DataDir, SkillsDir, "summarize", "1.0.0", "prompt.tmpl"))
-	manifest := strings.Replace(string(src), `name = "summarize"`, `name = "checked-summary"`, 1)
-	manifest = regexp.MustCompile(`(?s)\[verify\].*?strategy = "schema"`).ReplaceAllString(manifest, "[verify]\nstrategy = \"model\"\nmodel = \"ollama/qwen3\"")
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "skill.toml"), []byte(manifest), 0o644)
-	os.WriteFile(filepath.Join(dir, "prompt.tmpl"), tmpl, 0o644)
-	skey, vkey, _ := skill.GenerateKey("tester")
-	if err := skill.Sign(dir, skey); err != nil {
-		t.Fatal(err)
-	}
-	if err := skill.AddSigner(filepath.Join(sys.DataDir, SignersDir), skill.Signer{Name: "tester", Key: vkey}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sys.InstallSkill(ctx, "test", dir); err != nil {
-		t.Fatal(err)
-	}
+	installVariant(t, sys, "checked-summary", setVerify("strategy = \"model\"\nmodel = \"ollama/qwen3\""))
 	owner := rootLease(t, sys)
 	run := func() store.Run {
 		r, err := sys.StartRun(ctx, owner, RunRequest{Skill: "checked-summary", Inputs: map[string]any{"text": "MirrorOS governs model calls."}})
@@ -500,19 +481,7 @@ func TestCouncilVerification(t *testing.T) {
 		return goodSummary
 	})
 	ctx := context.Background()
-	src, _ := os.ReadFile(filepath.Join(sys.DataDir, SkillsDir, "summarize", "1.0.0", "skill.toml"))
-	tmpl, _ := os.ReadFile(filepath.Join(sys.DataDir, SkillsDir, "summarize", "1.0.0", "prompt.tmpl"))
-	manifest := strings.Replace(string(src), `name = "summarize"`, `name = "council-summary"`, 1)
-	manifest = regexp.MustCompile(`(?s)\[verify\].*?strategy = "schema"`).ReplaceAllString(manifest, "[verify]\nstrategy = \"council\"\ncouncil = [\"ollama/qwen3\", \"ollama/mistral\"]")
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "skill.toml"), []byte(manifest), 0o644)
-	os.WriteFile(filepath.Join(dir, "prompt.tmpl"), tmpl, 0o644)
-	skey, vkey, _ := skill.GenerateKey("tester")
-	skill.Sign(dir, skey)
-	skill.AddSigner(filepath.Join(sys.DataDir, SignersDir), skill.Signer{Name: "tester", Key: vkey})
-	if _, err := sys.InstallSkill(ctx, "test", dir); err != nil {
-		t.Fatal(err)
-	}
+	installVariant(t, sys, "council-summary", setVerify("strategy = \"council\"\ncouncil = [\"ollama/qwen3\", \"ollama/mistral\"]"))
 	r, err := sys.StartRun(ctx, rootLease(t, sys), RunRequest{Skill: "council-summary", Inputs: map[string]any{"text": "MirrorOS governs model calls."}})
 	if err != nil {
 		t.Fatal(err)
@@ -535,18 +504,9 @@ func TestASkillCanAskForHistoryAndMemory(t *testing.T) {
 	})
 	ctx := context.Background()
 	canonClaim(t, sys, "MirrorOS keeps memory in the kernel.", "fact")
-	src, _ := os.ReadFile(filepath.Join(sys.DataDir, SkillsDir, "summarize", "1.0.0", "skill.toml"))
-	tmpl, _ := os.ReadFile(filepath.Join(sys.DataDir, SkillsDir, "summarize", "1.0.0", "prompt.tmpl"))
-	manifest := strings.Replace(string(src), `name = "summarize"`, "name = \"recall\"\nhistory = true\nhistory_runs = 2\nmemory = true", 1)
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "skill.toml"), []byte(manifest), 0o644)
-	os.WriteFile(filepath.Join(dir, "prompt.tmpl"), tmpl, 0o644)
-	skey, vkey, _ := skill.GenerateKey("tester")
-	skill.Sign(dir, skey)
-	skill.AddSigner(filepath.Join(sys.DataDir, SignersDir), skill.Signer{Name: "tester", Key: vkey})
-	if _, err := sys.InstallSkill(ctx, "test", dir); err != nil {
-		t.Fatal(err)
-	}
+	installVariant(t, sys, "recall", func(m string) string {
+		return strings.Replace(m, `name = "recall"`, "name = \"recall\"\nhistory = true\nhistory_runs = 2\nmemory = true", 1)
+	})
 	owner := rootLease(t, sys)
 	for _, goal := range []string{"first look at memory", "second look at memory"} {
 		r, err := sys.StartRun(ctx, owner, RunRequest{Skill: "recall", Goal: goal, Inputs: map[string]any{"text": "Where does MirrorOS keep memory?"}})
@@ -565,5 +525,44 @@ func TestASkillCanAskForHistoryAndMemory(t *testing.T) {
 	}
 	if strings.Contains(prompts[0], "previous runs") {
 		t.Fatalf("the first run had a history: %s", prompts[0])
+	}
+}
+
+// installVariant installs a copy of the built-in summarize skill named
+// name, its manifest changed by edit, signed by a new trusted signer.
+func installVariant(t *testing.T, sys *System, name string, edit func(manifest string) string) {
+	t.Helper()
+	dir := filepath.Join(sys.DataDir, SkillsDir, "summarize", "1.0.0")
+	src, err := os.ReadFile(filepath.Join(dir, "skill.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := os.ReadFile(filepath.Join(dir, "prompt.tmpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := edit(strings.Replace(string(src), `name = "summarize"`, `name = "`+name+`"`, 1))
+	out := t.TempDir()
+	os.WriteFile(filepath.Join(out, "skill.toml"), []byte(manifest), 0o644)
+	os.WriteFile(filepath.Join(out, "prompt.tmpl"), tmpl, 0o644)
+	skey, vkey, err := skill.GenerateKey("tester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := skill.Sign(out, skey); err != nil {
+		t.Fatal(err)
+	}
+	if err := skill.AddSigner(filepath.Join(sys.DataDir, SignersDir), skill.Signer{Name: "tester", Key: vkey}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sys.InstallSkill(context.Background(), "test", out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setVerify replaces a manifest's [verify] strategy.
+func setVerify(verify string) func(string) string {
+	return func(m string) string {
+		return regexp.MustCompile(`(?s)\[verify\].*?strategy = "schema"`).ReplaceAllString(m, "[verify]\n"+verify)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mirroros/mirror/config"
+	"github.com/mirroros/mirror/skill"
 	"github.com/mirroros/mirror/trust/lease"
 	"github.com/mirroros/mirror/trust/token"
 )
@@ -97,7 +98,12 @@ func TestOpenInitialisesAuthenticatesAndRecordsStartAndStop(t *testing.T) {
 	if sys.InitDone != nil {
 		t.Fatal("second Open initialised again")
 	}
-	kinds := []string{"kernel.init", "kernel.start", "policy.load", "kernel.stop", "kernel.start", "policy.load"}
+	// The first start also installs the built-in skills (once).
+	kinds := []string{"kernel.init", "kernel.start", "policy.load"}
+	for range skill.BuiltinNames() {
+		kinds = append(kinds, "skill.install")
+	}
+	kinds = append(kinds, "kernel.stop", "kernel.start", "policy.load")
 	if n := sys.Ledger.Size(); n != uint64(len(kinds)) {
 		t.Fatalf("ledger size %d, want %d", n, len(kinds))
 	}

@@ -42,6 +42,10 @@ func (s *System) startSkills(ctx context.Context, allowUnsigned bool) error {
 	}
 	s.Skills = reg
 	s.AllowUnsigned = allowUnsigned
+	had := map[string]bool{}
+	for _, sk := range reg.List() {
+		had[sk.Digest] = true
+	}
 	installed, err := skill.InstallBuiltins(reg, skey)
 	if err != nil {
 		// A revoked or damaged built-in must not keep the kernel down.
@@ -50,6 +54,15 @@ func (s *System) startSkills(ctx context.Context, allowUnsigned bool) error {
 	if len(installed) > 0 {
 		if err := reg.Reload(); err != nil {
 			return fmt.Errorf("skills: %w", err)
+		}
+	}
+	for _, sk := range installed {
+		if had[sk.Digest] {
+			continue
+		}
+		body, _ := json.Marshal(map[string]any{"skill": sk.Name, "version": sk.Version, "digest": sk.Digest, "signer": sk.Signer, "builtin": true})
+		if _, err := s.Ledger.Append(ctx, ledger.Event{Kind: "skill.install", Actor: "kernel", Body: body}); err != nil {
+			s.Log.Warn("skill.install not recorded", "skill", sk.Name, "err", err.Error())
 		}
 	}
 	if allowUnsigned {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mirroros/mirror/skill"
 	"github.com/mirroros/mirror/trace/ledger"
 	"golang.org/x/mod/sumdb/note"
 	_ "modernc.org/sqlite"
@@ -50,8 +51,9 @@ func newDataDir(t *testing.T) string {
 // up, prints the owner token once, keeps secrets private; `mirror init`
 // afterwards changes nothing.
 // kernelEntriesAtStart is what a first start records before anything else:
-// kernel.init, kernel.start and policy.load.
-const kernelEntriesAtStart = 3
+// kernel.init, kernel.start, policy.load, and one skill.install for each
+// built-in skill.
+var kernelEntriesAtStart = 3 + len(skill.BuiltinNames())
 
 func TestE2EFirstUpInitialises(t *testing.T) {
 	t.Parallel()
@@ -94,8 +96,8 @@ func TestE2EFirstUpInitialises(t *testing.T) {
 		before[f] = readFile(t, filepath.Join(dir, f))
 	}
 	sizeBefore := verifyCount(t, dir)
-	if sizeBefore != 5 { // kernel.init, kernel.start, policy.load, the event, kernel.stop
-		t.Errorf("verify reports %d entries, want 5", sizeBefore)
+	if want := uint64(kernelEntriesAtStart + 2); sizeBefore != want { // the start's entries, the event, kernel.stop
+		t.Errorf("verify reports %d entries, want %d", sizeBefore, want)
 	}
 
 	out, errOut, code := runCLI(t, dir, "", "init")

@@ -82,6 +82,27 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkCommit measures Ledger.Commit, a state change and its entry in
+// one transaction, as the trust and runtime planes use it (a lease update,
+// a policy decision with its budget reservation).
+func BenchmarkCommit(b *testing.B) {
+	for _, w := range []int{64, 1024} {
+		b.Run(fmt.Sprintf("writers=%d", w), func(b *testing.B) {
+			f := newFixture(b, Options{})
+			ctx := context.Background()
+			runWriters(b, w, func(i int) error {
+				return f.l.Commit(ctx, func(tx *Tx) error {
+					if err := tx.Store().SetMeta(ctx, fmt.Sprintf("k%d", i%4096), []byte("v")); err != nil {
+						return err
+					}
+					_, err := tx.Append(benchEvent(i))
+					return err
+				})
+			})
+		})
+	}
+}
+
 // BenchmarkBaselineSQLiteGroupCommit is the floor the ledger is measured
 // against in the same run: the same rows inserted by the same kind of
 // group-commit loop into a bare SQLite table, with no tree, no hashing, no

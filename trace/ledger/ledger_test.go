@@ -403,3 +403,63 @@ func TestAppendsBeyondOneBatchAreAllCommittedWithoutNewArrivals(t *testing.T) {
 		t.Fatalf("size %d, want %d", f.l.Size(), total)
 	}
 }
+
+// TestAFailingCommitInABatchUndoesOnlyItsOwnWrites: many commits share
+// group commits; the ones that fail leave nothing, the others and plain
+// appends in the same batches are all kept.
+func TestAFailingCommitInABatchUndoesOnlyItsOwnWrites(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	boom := errors.New("refused")
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() {
+			if i%5 == 0 {
+				if _, err := f.l.Append(ctx, ev(i)); err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			err := f.l.Commit(ctx, func(tx *Tx) error {
+				if err := tx.Store().SetMeta(ctx, fmt.Sprintf("k%d", i), []byte("v")); err != nil {
+					return err
+				}
+				if _, err := tx.Append(Event{Kind: "test.commit", Actor: "t"}); err != nil {
+					return err
+				}
+				if i%3 == 0 {
+					return boom
+				}
+				return nil
+			})
+			if (i%3 == 0) != errors.Is(err, boom) || (i%3 != 0 && err != nil) {
+				t.Errorf("commit %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	want := 0
+	err := f.st.View(ctx, func(tx store.ReadTx) error {
+		for i := range 200 {
+			_, err := tx.Meta(ctx, fmt.Sprintf("k%d", i))
+			kept := err == nil
+			if i%5 == 0 {
+				want++
+				continue
+			}
+			if kept != (i%3 != 0) {
+				return fmt.Errorf("commit %d: state kept=%v", i, kept)
+			}
+			if kept {
+				want++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.l.Size(); got != uint64(want) {
+		t.Fatalf("ledger holds %d entries, want %d", got, want)
+	}
+}

@@ -27,12 +27,13 @@ func (s *Server) mcpHandler() http.Handler {
 			}
 			return nil, &mcpserver.APIError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: msg}
 		}
-		return &kernelBackend{sys: s.sys, lease: p.Lease, agent: r.Header.Get("X-Mirror-Agent")}, nil
+		return &kernelBackend{srv: s, sys: s.sys, lease: p.Lease, agent: r.Header.Get("X-Mirror-Agent")}, nil
 	})
 }
 
 // kernelBackend performs MCP tool calls in the kernel for one lease.
 type kernelBackend struct {
+	srv   *Server
 	sys   *kernel.System
 	lease store.Lease
 	agent string
@@ -63,15 +64,14 @@ func (b *kernelBackend) SearchMemory(ctx context.Context, q mcpserver.SearchQuer
 	if q.Kind != "" {
 		mq.Kinds = []memory.Kind{memory.Kind(q.Kind)}
 	}
-	res, err := b.sys.Memory.Search(ctx, mq)
+	hits, _, err := b.srv.search(ctx, mq)
 	if err != nil {
 		return mcpserver.SearchResult{}, err
 	}
-	out := mcpserver.SearchResult{Results: []mcpserver.SearchHit{}}
-	for _, h := range res.Claims {
-		c := h.Claim
-		out.Results = append(out.Results, mcpserver.SearchHit{Type: mcpserver.HitClaim, ID: c.ID, Text: c.Statement, Score: h.Score,
-			Status: string(c.Status), Evidence: c.EvidenceIDs(), ValidAt: rfc(c.ValidAt), InvalidAt: rfc(c.InvalidAt), CreatedAt: rfc(c.CreatedAt)})
+	out := mcpserver.SearchResult{Results: make([]mcpserver.SearchHit, 0, len(hits))}
+	for _, h := range hits {
+		out.Results = append(out.Results, mcpserver.SearchHit{Type: h.Type, ID: h.ID, Text: h.Text, Score: h.Score, Status: h.Status,
+			Evidence: h.Evidence, ValidAt: h.ValidAt, InvalidAt: h.InvalidAt, CreatedAt: h.CreatedAt})
 	}
 	return out, nil
 }
@@ -96,24 +96,13 @@ func (b *kernelBackend) Canon(ctx context.Context, version int) (mcpserver.Canon
 	if err := b.allow(ctx, "memory:read", "memory_canon"); err != nil {
 		return mcpserver.CanonResult{}, err
 	}
-	var cv memory.CanonVersion
-	var err error
-	if version <= 0 {
-		cv, err = b.sys.Memory.Canon(ctx)
-	} else {
-		cv, err = b.sys.Memory.CanonVersion(ctx, int64(version))
-	}
+	cv, claims, err := b.srv.canon(ctx, int64(version))
 	if err != nil {
 		return mcpserver.CanonResult{}, err
 	}
-	out := mcpserver.CanonResult{Version: int(cv.Version), Hash: cv.Hash, CreatedAt: rfc(cv.CreatedAt), Claims: []mcpserver.CanonClaim{}}
-	for _, id := range cv.Members {
-		c, err := b.sys.Memory.Claim(ctx, id)
-		if err != nil {
-			return out, err
-		}
-		out.Claims = append(out.Claims, mcpserver.CanonClaim{ID: c.ID, Statement: c.Statement, Subject: c.Subject, Kind: string(c.Kind),
-			Confidence: c.Confidence, Evidence: c.EvidenceIDs(), ValidAt: rfc(c.ValidAt)})
+	out := mcpserver.CanonResult{Version: int(cv.Version), Hash: cv.Hash, CreatedAt: rfc(cv.CreatedAt), Claims: make([]mcpserver.CanonClaim, len(claims))}
+	for i, c := range claims {
+		out.Claims[i] = mcpserver.CanonClaim(c)
 	}
 	return out, nil
 }

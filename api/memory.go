@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"strconv"
@@ -368,10 +369,21 @@ func (s *Server) searchMemory(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	withEvidence, _ := strconv.ParseBool(q.Get("evidence_text"))
-	res, err := s.sys.Memory.Search(r.Context(), memory.Query{Text: q.Get("q"), Statuses: f.Statuses, Kinds: f.Kinds, Subject: f.Subject,
+	hits, hybrid, err := s.search(r.Context(), memory.Query{Text: q.Get("q"), Statuses: f.Statuses, Kinds: f.Kinds, Subject: f.Subject,
 		AsOf: f.BelievedAt, ValidAt: f.TrueAt, Limit: min(f.Limit, memory.MaxSearchLimit), Evidence: withEvidence})
 	if err != nil {
 		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": hits, "hybrid": hybrid})
+	return nil
+}
+
+// search runs a memory search and renders its results, for the search
+// endpoint and the MCP tool alike.
+func (s *Server) search(ctx context.Context, q memory.Query) ([]SearchHit, bool, error) {
+	res, err := s.sys.Memory.Search(ctx, q)
+	if err != nil {
+		return nil, false, err
 	}
 	hits := make([]SearchHit, 0, len(res.Claims)+len(res.Evidence))
 	for _, h := range res.Claims {
@@ -383,8 +395,7 @@ func (s *Server) searchMemory(w http.ResponseWriter, r *http.Request) error {
 		e := h.Evidence
 		hits = append(hits, SearchHit{Type: "evidence", ID: e.ID, Text: h.Snippet, Score: h.Score, Kind: string(e.Kind), CreatedAt: rfc(e.CreatedAt)})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": hits, "hybrid": res.Hybrid})
-	return nil
+	return hits, res.Hybrid, nil
 }
 
 // CanonClaimView is a canon member as the canon endpoint shows it.
@@ -406,27 +417,38 @@ func (s *Server) getCanon(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var cv memory.CanonVersion
-	if v == 0 {
-		cv, err = s.sys.Memory.Canon(r.Context())
-	} else {
-		cv, err = s.sys.Memory.CanonVersion(r.Context(), int64(v))
-	}
+	cv, claims, err := s.canon(r.Context(), int64(v))
 	if err != nil {
 		return err
-	}
-	claims := make([]CanonClaimView, 0, len(cv.Members))
-	for _, id := range cv.Members {
-		c, err := s.sys.Memory.Claim(r.Context(), id)
-		if err != nil {
-			return err
-		}
-		claims = append(claims, CanonClaimView{ID: c.ID, Statement: c.Statement, Subject: c.Subject, Kind: string(c.Kind),
-			Confidence: c.Confidence, Evidence: c.EvidenceIDs(), ValidAt: rfc(c.ValidAt)})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"version": cv.Version, "hash": cv.Hash, "created_at": rfc(cv.CreatedAt),
 		"ledger_index": cv.LedgerIndex, "claims": claims})
 	return nil
+}
+
+// canon returns a canon version (0: the latest) with its members, for the
+// canon endpoint and the MCP tool alike.
+func (s *Server) canon(ctx context.Context, version int64) (memory.CanonVersion, []CanonClaimView, error) {
+	var cv memory.CanonVersion
+	var err error
+	if version <= 0 {
+		cv, err = s.sys.Memory.Canon(ctx)
+	} else {
+		cv, err = s.sys.Memory.CanonVersion(ctx, version)
+	}
+	if err != nil {
+		return cv, nil, err
+	}
+	claims := make([]CanonClaimView, 0, len(cv.Members))
+	for _, id := range cv.Members {
+		c, err := s.sys.Memory.Claim(ctx, id)
+		if err != nil {
+			return cv, nil, err
+		}
+		claims = append(claims, CanonClaimView{ID: c.ID, Statement: c.Statement, Subject: c.Subject, Kind: string(c.Kind),
+			Confidence: c.Confidence, Evidence: c.EvidenceIDs(), ValidAt: rfc(c.ValidAt)})
+	}
+	return cv, claims, nil
 }
 
 func (s *Server) canonVersions(w http.ResponseWriter, r *http.Request) error {

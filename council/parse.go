@@ -44,6 +44,16 @@ func jsonObjects(s string) []string {
 	return out
 }
 
+// FirstJSONObject returns the first complete, valid JSON object embedded in
+// a model's reply (which may wrap it in prose or a code fence). The search
+// is bounded, so a hostile reply cannot make it quadratic.
+func FirstJSONObject(text string) ([]byte, bool) {
+	if objs := jsonObjects(text); len(objs) > 0 {
+		return []byte(objs[0]), true
+	}
+	return nil, false
+}
+
 // matchBrace returns the index just past the brace that closes the one at
 // s[start], treating braces inside JSON strings as text, or -1 if it is never
 // closed.

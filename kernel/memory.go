@@ -12,6 +12,7 @@ import (
 
 	"github.com/mirroros/mirror/memory"
 	"github.com/mirroros/mirror/store"
+	"github.com/mirroros/mirror/trust/lease"
 )
 
 // startMemory opens the memory plane. With memory.embed_model set, claims
@@ -33,7 +34,7 @@ type busEmbedder struct {
 }
 
 func (e *busEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
-	root, err := e.s.leaseByID(ctx, "lse_root")
+	root, err := e.s.leaseByID(ctx, lease.RootID)
 	if err != nil {
 		return nil, err
 	}

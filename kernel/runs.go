@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mirroros/mirror/bus"
+	"github.com/mirroros/mirror/council"
 	"github.com/mirroros/mirror/door"
 	"github.com/mirroros/mirror/skill"
 	"github.com/mirroros/mirror/store"
@@ -497,7 +498,7 @@ func (s *System) execute(ctx context.Context, id string, resumed bool) {
 			return
 		}
 	}
-	out, err := r.pipeline(ctx)
+	err = r.pipeline(ctx)
 	if ctx.Err() != nil {
 		return // the kernel is stopping: the run resumes on the next start
 	}
@@ -508,9 +509,7 @@ func (s *System) execute(ctx context.Context, id string, resumed bool) {
 			state = RunCancelled
 		}
 		r.fail(ctx, state, err)
-		return
 	}
-	_ = out
 }
 
 // cancelError ends a run as cancelled (its lease was revoked, an approval
@@ -525,23 +524,23 @@ type intent struct {
 	LeaseParent string      `json:"lease_parent"`
 }
 
-func (r *runner) pipeline(ctx context.Context) (json.RawMessage, error) {
+func (r *runner) pipeline(ctx context.Context) error {
 	s := r.s
 	var in intent
 	if len(r.steps) == 0 || r.steps[0].Kind != "intent" {
-		return nil, errors.New("the run's journal has no intent")
+		return errors.New("the run's journal has no intent")
 	}
 	if err := json.Unmarshal(r.steps[0].Output, &in); err != nil {
-		return nil, fmt.Errorf("the run's intent: %w", err)
+		return fmt.Errorf("the run's intent: %w", err)
 	}
 	r.seq = 1
 	var inputs map[string]any
 	if err := json.Unmarshal(r.run.Inputs, &inputs); err != nil {
-		return nil, fmt.Errorf("the run's inputs: %w", err)
+		return fmt.Errorf("the run's inputs: %w", err)
 	}
 	caller, err := s.leaseByID(ctx, r.run.LeaseID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 
 	// Skill: explicit, or chosen for the goal.
@@ -549,19 +548,19 @@ func (r *runner) pipeline(ctx context.Context) (json.RawMessage, error) {
 	if r.run.Skill == "" {
 		st, err := r.step(ctx, "select", func() (store.RunStep, error) { return r.selectSkill(ctx, caller, inputs) })
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.run.Skill = string(st.Output)
 		if r.run.Skill == "" {
-			return nil, errors.New("no installed skill fits the goal; name one with --skill")
+			return errors.New("no installed skill fits the goal; name one with --skill")
 		}
 	}
 	sk, err := s.Skills.Get(r.run.Skill, r.run.SkillVersion)
 	if err != nil {
-		return nil, fmt.Errorf("skill %s@%s cannot run: %v", r.run.Skill, r.run.SkillVersion, s.refusalOf(r.run.Skill, r.run.SkillVersion, err))
+		return fmt.Errorf("skill %s@%s cannot run: %v", r.run.Skill, r.run.SkillVersion, s.refusalOf(r.run.Skill, r.run.SkillVersion, err))
 	}
 	if r.run.SkillDigest != "" && sk.Digest != r.run.SkillDigest {
-		return nil, fmt.Errorf("skill %s@%s changed since the contract was made (digest %s, now %s)", sk.Name, sk.Version, r.run.SkillDigest, sk.Digest)
+		return fmt.Errorf("skill %s@%s changed since the contract was made (digest %s, now %s)", sk.Name, sk.Version, r.run.SkillDigest, sk.Digest)
 	}
 	r.stage("skill", t)
 
@@ -569,12 +568,12 @@ func (r *runner) pipeline(ctx context.Context) (json.RawMessage, error) {
 	t = time.Now()
 	if r.run.Contract == nil {
 		if err := r.contract(ctx, caller, sk, in, inputs); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	runLease, err := s.leaseByID(ctx, r.run.RunLease)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.stage("contract", t)
 
@@ -584,7 +583,7 @@ func (r *runner) pipeline(ctx context.Context) (json.RawMessage, error) {
 	r.stage("execute", t)
 	if err != nil {
 		r.learn(ctx, sk, false)
-		return nil, err
+		return err
 	}
 
 	// Verify by the skill's strategy.
@@ -596,10 +595,10 @@ func (r *runner) pipeline(ctx context.Context) (json.RawMessage, error) {
 	if verr == nil {
 		for i, c := range in.Chain {
 			t = time.Now()
-			next, err := r.chainStep(ctx, runLease, i, c, output)
+			next, err := r.chainStep(ctx, i, c, output)
 			r.stage(fmt.Sprintf("chain.%d", i+1), t)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			output = next
 		}
@@ -607,7 +606,7 @@ func (r *runner) pipeline(ctx context.Context) (json.RawMessage, error) {
 
 	// Store: the signed provenance record, with the output, in one
 	// transaction; then Promote/Demote.
-	return output, r.store(ctx, sk, output, verr)
+	return r.store(ctx, sk, output, verr)
 }
 
 func (s *System) leaseByID(ctx context.Context, id string) (store.Lease, error) {
@@ -644,7 +643,7 @@ func (r *runner) selectSkill(ctx context.Context, caller store.Lease, inputs map
 		var pick struct {
 			Skill string `json:"skill"`
 		}
-		if obj, ok := firstJSONObject(text); ok && json.Unmarshal(obj, &pick) == nil {
+		if obj, ok := council.FirstJSONObject(text); ok && json.Unmarshal(obj, &pick) == nil {
 			for _, sk := range skills {
 				if sk.Name == pick.Skill {
 					detail, _ := json.Marshal(map[string]any{"by": "model"})
@@ -955,25 +954,10 @@ func (r *runner) classify(ctx context.Context, err error) error {
 // extractJSON returns the JSON object in a model's answer (which may be
 // wrapped in prose or a code fence), or the text itself.
 func extractJSON(text string) []byte {
-	if obj, ok := firstJSONObject(text); ok {
+	if obj, ok := council.FirstJSONObject(text); ok {
 		return obj
 	}
 	return []byte(text)
-}
-
-// firstJSONObject finds the first complete, valid JSON object in text.
-func firstJSONObject(text string) ([]byte, bool) {
-	for i := 0; i < len(text); i++ {
-		if text[i] != '{' {
-			continue
-		}
-		dec := json.NewDecoder(strings.NewReader(text[i:]))
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err == nil && len(raw) > 0 && raw[0] == '{' {
-			return raw, true
-		}
-	}
-	return nil, false
 }
 
 // history is the opt-in preamble of the caller's last run summaries.
@@ -1070,7 +1054,7 @@ func (r *runner) verifyByModel(ctx context.Context, runLease store.Lease, sk *sk
 		return store.RunStep{}, fmt.Errorf("verifier %s: %w", model, err)
 	}
 	var d verdict
-	if obj, ok := firstJSONObject(text); !ok || json.Unmarshal(obj, &d) != nil || (d.Verdict != "pass" && d.Verdict != "fail") {
+	if obj, ok := council.FirstJSONObject(text); !ok || json.Unmarshal(obj, &d) != nil || (d.Verdict != "pass" && d.Verdict != "fail") {
 		d = verdict{Verdict: "fail", Notes: "the verifier's answer was not a verdict: " + truncate(text, 200)}
 	}
 	out, _ := json.Marshal(d)
@@ -1085,7 +1069,7 @@ func truncate(s string, n int) string {
 }
 
 // chainStep runs one later step of a chain as a child run and waits for it.
-func (r *runner) chainStep(ctx context.Context, runLease store.Lease, i int, c ChainStep, prev json.RawMessage) (json.RawMessage, error) {
+func (r *runner) chainStep(ctx context.Context, i int, c ChainStep, prev json.RawMessage) (json.RawMessage, error) {
 	st, err := r.step(ctx, "chain", func() (store.RunStep, error) {
 		sk, err := r.s.findSkill(c.Skill)
 		if err != nil {

@@ -18,12 +18,13 @@ import (
 	"github.com/mirroros/mirror/config"
 )
 
-// upstreamClient is shared by every adapter. Go's default transport keeps
-// two idle connections per host, so under concurrency nearly every call
-// opened a new connection to the provider; keep enough for the load the
-// kernel takes. No client timeout: calls are bounded by their contexts,
-// and streams may run long.
-var upstreamClient = &http.Client{Transport: &http.Transport{
+// newUpstreamTransport is the transport every adapter of one kernel shares.
+// Go's default transport keeps two idle connections per host, so under
+// concurrency nearly every call opened a new connection to the provider;
+// keep enough for the load the kernel takes. The client has no timeout:
+// calls are bounded by their contexts, and streams may run long.
+func newUpstreamTransport() *http.Transport {
+	return &http.Transport{
 	Proxy:                 http.ProxyFromEnvironment,
 	DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 	ForceAttemptHTTP2:     true,
@@ -33,11 +34,11 @@ var upstreamClient = &http.Client{Transport: &http.Transport{
 	TLSHandshakeTimeout:   10 * time.Second,
 	ResponseHeaderTimeout: 5 * time.Minute,
 	ExpectContinueTimeout: time.Second,
-}}
+	}
+}
 
 // newProvider builds the adapter for a provider's wire protocol.
-func newProvider(p config.Provider) (bus.Provider, error) {
-	c := upstreamClient
+func newProvider(p config.Provider, c *http.Client) (bus.Provider, error) {
 	switch p.Kind {
 	case "ollama":
 		return ollama.New(ollama.Config{Name: p.Name, BaseURL: p.BaseURL, HTTPClient: c}), nil
@@ -86,8 +87,10 @@ func (s *System) startBus(ctx context.Context) error {
 	for model, p := range s.Config.Prices {
 		s.Prices.Set(model, bus.USD(p.Input, p.Cached, p.Output))
 	}
+	s.upstream = newUpstreamTransport()
+	hc := &http.Client{Transport: s.upstream}
 	for _, p := range s.Providers {
-		prov, err := newProvider(p)
+		prov, err := newProvider(p, hc)
 		if err != nil {
 			return err
 		}

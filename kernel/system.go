@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -63,6 +64,7 @@ type System struct {
 	db       *sqlite.DB
 	policies *policyWatcher
 	catalog  *catalog
+	upstream *http.Transport // shared by the providers' adapters
 	stopBG   context.CancelFunc
 	bgDone   chan struct{}
 	pending  sync.WaitGroup // model-call outcomes still being recorded
@@ -189,6 +191,11 @@ func (s *System) Close(ctx context.Context) error {
 		s.stopBG = nil
 	}
 	s.pending.Wait()
+	if s.upstream != nil {
+		// Connections dialed but never used would otherwise hold a
+		// provider's graceful shutdown open (tests, embedding programs).
+		s.upstream.CloseIdleConnections()
+	}
 	if s.Ledger != nil {
 		body, _ := json.Marshal(map[string]any{"uptime_seconds": int64(time.Since(s.Started).Seconds())})
 		if _, err := s.Ledger.Append(ctx, ledger.Event{Kind: "kernel.stop", Actor: "kernel", Body: body}); err != nil && s.Ledger.Health().OK {

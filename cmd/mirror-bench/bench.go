@@ -125,18 +125,21 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	res = &Result{Config: cfg, Started: time.Now(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
 
-	up, err := serve(fakeUpstream(cfg.Model))
-	if err != nil {
-		return nil, fmt.Errorf("fake upstream: %w", err)
-	}
-	defer func() { err = errors.Join(err, up.Close()) }()
-	ph, err := newProxy(up.url)
+	// Deferred in reverse: each server closes after its clients have
+	// dropped their idle connections to it.
+	up, err := serve("fake upstream", fakeUpstream(cfg.Model))
 	if err != nil {
 		return nil, err
 	}
-	px, err := serve(ph)
+	defer func() { err = errors.Join(err, up.Close()) }()
+	ph, ptr, err := newProxy(up.url)
 	if err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
+		return nil, err
+	}
+	defer ptr.CloseIdleConnections()
+	px, err := serve("proxy", ph)
+	if err != nil {
+		return nil, err
 	}
 	defer func() { err = errors.Join(err, px.Close()) }()
 	k, err := startKernel(ctx, up.url, cfg.Model)

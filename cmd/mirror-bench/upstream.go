@@ -29,29 +29,34 @@ var streamPieces = []string{"Hello ", "from ", "the bench."}
 
 // server is an http.Server on 127.0.0.1:0 that Close shuts down.
 type server struct {
+	name string
 	url  string
 	srv  *http.Server
 	ln   net.Listener
 	errc chan error
 }
 
-func serve(h http.Handler) (*server, error) {
+func serve(name string, h http.Handler) (*server, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	s := &server{url: "http://" + ln.Addr().String(), ln: ln, errc: make(chan error, 1),
+	s := &server{name: name, url: "http://" + ln.Addr().String(), ln: ln, errc: make(chan error, 1),
 		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
 	go func() { s.errc <- s.srv.Serve(ln) }()
 	return s, nil
 }
 
+// Close waits for the server's requests to finish. Its clients must have
+// closed their idle connections first: a connection that was dialed but
+// never carried a request keeps Shutdown waiting for five seconds.
 func (s *server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		s.srv.Close()
+		err = fmt.Errorf("shut down %s: %w", s.name, err)
 	}
 	if serr := <-s.errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)
@@ -119,14 +124,17 @@ func fakeUpstream(model string) http.Handler {
 	return mux
 }
 
-// newProxy is a bare reverse proxy to the upstream, with the default
-// transport (as the kernel's provider adapters have).
-func newProxy(upstream string) (http.Handler, error) {
+// newProxy is a bare reverse proxy to the upstream with a transport of its
+// own (the default transport's settings), which the caller closes.
+func newProxy(upstream string) (*httputil.ReverseProxy, *http.Transport, error) {
 	u, err := url.Parse(upstream)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return httputil.NewSingleHostReverseProxy(u), nil
+	rp := httputil.NewSingleHostReverseProxy(u)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	rp.Transport = tr
+	return rp, tr, nil
 }
 
 // governedKernel is a real MirrorOS kernel on a temporary data directory
@@ -180,7 +188,7 @@ func startKernel(ctx context.Context, upstream, model string) (*governedKernel, 
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	srv, err := serve(api.New(sys))
+	srv, err := serve("kernel", api.New(sys))
 	if err != nil {
 		sys.Close(ctx)
 		os.RemoveAll(dir)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mirroros/mirror/bus"
 	"github.com/mirroros/mirror/bus/openai"
@@ -394,5 +395,40 @@ func TestConcurrentModelCallsNeverOverspendALease(t *testing.T) {
 	}
 	if refused.Load() == 0 || f.cloud.Load() != ok.Load() {
 		t.Fatalf("%d refused; the cloud saw %d calls for %d answered", refused.Load(), f.cloud.Load(), ok.Load())
+	}
+}
+
+func TestAFailedSettlementStillRecordsTheCall(t *testing.T) {
+	f := newBusFixture(t)
+	ctx := context.Background()
+	owner := rootLease(t, f.sys)
+	before := f.sys.Ledger.Size()
+	p := &prepared{reservation: "rsv_gone", asked: "openai/gpt-4o-mini", started: time.Now(), decision: before - 1}
+	used := bus.Target{Provider: "openai", Model: "gpt-4o-mini"}
+	f.sys.finish(owner, p, used, nil, bus.Usage{PromptTokens: 10, CompletionTokens: 5}, []byte(`{}`), [32]byte{}, nil, false)
+	var kinds []string
+	var outcome map[string]any
+	err := f.sys.Ledger.Entries(ctx, before, 100, func(_ uint64, d []byte) error {
+		var e struct {
+			Kind string         `json:"kind"`
+			Body map[string]any `json:"body"`
+		}
+		if err := json.Unmarshal(d, &e); err != nil {
+			return err
+		}
+		kinds = append(kinds, e.Kind)
+		if e.Kind == "model.call" {
+			outcome = e.Body
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kinds) != 1 || outcome == nil {
+		t.Fatalf("entries after the failed settlement: %v, want one model.call (the settlement's undone)", kinds)
+	}
+	if outcome["outcome"] != "ok" || !strings.Contains(fmt.Sprint(outcome["settle_error"]), "rsv_gone") {
+		t.Fatalf("model.call body %v: want outcome ok and the settlement error", outcome)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,7 @@ type Config struct {
 	Timeout        time.Duration // per request
 	Model          string        // the upstream's model name
 	CPUProfile     string        // if set, a CPU profile of the governed max-throughput run
+	Trace          string        // if set, an execution trace of the governed open-loop run at the first rate
 	Log            io.Writer     // progress; nil: none
 }
 
@@ -183,7 +185,16 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 				return nil, err
 			}
 			before := snapshotCommits(k.sys.Metrics)
+			var stop func()
+			if name == governed && rate == cfg.Rates[0] && cfg.Trace != "" {
+				if stop, err = startTrace(cfg.Trace); err != nil {
+					return nil, err
+				}
+			}
 			s := openLoop(ctx, targets[name], rate, cfg.Duration, cfg.MaxInflight, cfg.Timeout, false)
+			if stop != nil {
+				stop()
+			}
 			row := Row{Target: name, Rate: rate, Stats: s}
 			if name == governed {
 				row.Commits = snapshotCommits(k.sys.Metrics).since(before)
@@ -233,19 +244,25 @@ func errNote(s runStats) string {
 	return " (first error: " + s.firstErr + ")"
 }
 
+func startTrace(path string) (func(), error) { return record(path, trace.Start, trace.Stop) }
+
 func startProfile(path string) (func(), error) {
+	return record(path, pprof.StartCPUProfile, pprof.StopCPUProfile)
+}
+
+// record starts writing a profile or trace to path and returns what stops it.
+func record(path string, start func(io.Writer) error, stop func()) (func(), error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	if err := start(f); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return func() { stop(); f.Close() }, nil
 }
 
-// procStatus reads a "kB" field of /proc/self/status; 0 when unknown.
 func procStatus(field string) int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {

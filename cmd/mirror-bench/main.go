@@ -43,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "short runs (1 s open loop, 0.5 s max throughput and streaming) for a smoke test")
 	out := fs.String("out", "", "also write the Markdown report to this file")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the governed max-throughput run to this file")
+	traceFile := fs.String("trace", "", "write an execution trace (go tool trace) of the governed open-loop run at the first rate to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		cfg.StreamDuration = *streamDuration
 	}
 	cfg.Workers, cfg.StreamRate, cfg.MaxInflight, cfg.Timeout = *workers, *streamRate, *inflight, *timeout
-	cfg.CPUProfile = *cpuprofile
+	cfg.CPUProfile, cfg.Trace = *cpuprofile, *traceFile
 	cfg.Log = stderr
 	cfg.Rates = nil
 	for _, f := range strings.Split(*rates, ",") {

@@ -41,8 +41,12 @@ type Options struct {
 	// ProbeInterval is how often a degraded ledger tries to write again
 	// (default 1s).
 	ProbeInterval time.Duration
-	Logger        *slog.Logger
-	Registerer    prometheus.Registerer
+	// DeferFor is how long the sequencer holds deferred appends
+	// (AppendDeferred, CommitDeferred) waiting for an undeferred request
+	// to share a commit with (default 5ms).
+	DeferFor   time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 	// Progress reports the integrity check at open on large logs.
 	Progress func(done, total uint64)
 }
@@ -56,6 +60,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.ProbeInterval <= 0 {
 		o.ProbeInterval = time.Second
+	}
+	if o.DeferFor <= 0 {
+		o.DeferFor = 5 * time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -101,6 +108,7 @@ type request struct {
 	ctx      context.Context
 	events   []prepared
 	fn       func(*Tx) error
+	deferred bool // may wait Options.DeferFor to share a commit
 	receipts []Receipt
 	err      error
 	done     chan struct{}
@@ -202,6 +210,20 @@ func (l *Ledger) reload(ctx context.Context) error {
 // returns an error wrapping ErrUnavailable when they could not be recorded;
 // then none of them is in the log.
 func (l *Ledger) Append(ctx context.Context, events ...Event) ([]Receipt, error) {
+	return l.append(ctx, false, events)
+}
+
+// AppendDeferred is Append for records nobody is waiting on, such as the
+// outcome of a call whose answer has already been sent: the sequencer may
+// hold them up to Options.DeferFor so that they share the commit (and its
+// fsync) of the next undeferred request instead of taking one of their
+// own, which an undeferred request arriving meanwhile would wait behind.
+// They are just as durable when it returns.
+func (l *Ledger) AppendDeferred(ctx context.Context, events ...Event) ([]Receipt, error) {
+	return l.append(ctx, true, events)
+}
+
+func (l *Ledger) append(ctx context.Context, deferred bool, events []Event) ([]Receipt, error) {
 	ps := make([]prepared, len(events))
 	for i, e := range events {
 		p, err := e.prepare()
@@ -210,7 +232,7 @@ func (l *Ledger) Append(ctx context.Context, events ...Event) ([]Receipt, error)
 		}
 		ps[i] = p
 	}
-	r := &request{ctx: ctx, events: ps, done: make(chan struct{})}
+	r := &request{ctx: ctx, events: ps, deferred: deferred, done: make(chan struct{})}
 	if err := l.submit(ctx, r); err != nil {
 		return nil, err
 	}
@@ -239,6 +261,18 @@ func (t *Tx) Append(e Event) (Receipt, error) {
 	return t.batch.add(p), nil
 }
 
+// Savepoint runs fn so that, if it fails, what it wrote through Store and
+// the entries it appended are undone and the rest of the transaction
+// stands. It returns fn's error.
+func (t *Tx) Savepoint(fn func() error) error {
+	mark, bufMark := len(t.batch.entries), len(t.batch.buf)
+	err := t.stx.Savepoint(context.Background(), fn)
+	if err != nil {
+		t.batch.entries, t.batch.buf = t.batch.entries[:mark], t.batch.buf[:bufMark]
+	}
+	return err
+}
+
 // Commit runs fn inside the ledger's next group commit. Everything fn writes
 // through tx.Store() and every entry it appends through tx.Append commit in
 // one transaction, or not at all: a state change and the entry recording it
@@ -246,7 +280,17 @@ func (t *Tx) Append(e Event) (Receipt, error) {
 // If fn returns an error, its writes and entries are undone and Commit
 // returns that error; other requests in the batch are unaffected.
 func (l *Ledger) Commit(ctx context.Context, fn func(tx *Tx) error) error {
-	r := &request{ctx: ctx, fn: fn, done: make(chan struct{})}
+	return l.commitFn(ctx, false, fn)
+}
+
+// CommitDeferred is Commit for writes nobody is waiting on; see
+// AppendDeferred.
+func (l *Ledger) CommitDeferred(ctx context.Context, fn func(tx *Tx) error) error {
+	return l.commitFn(ctx, true, fn)
+}
+
+func (l *Ledger) commitFn(ctx context.Context, deferred bool, fn func(tx *Tx) error) error {
+	r := &request{ctx: ctx, fn: fn, deferred: deferred, done: make(chan struct{})}
 	if err := l.submit(ctx, r); err != nil {
 		return err
 	}
@@ -332,12 +376,14 @@ func (b *batch) add(p prepared) Receipt {
 func (l *Ledger) run() {
 	defer close(l.stopped)
 	var (
-		cpTimer  = time.NewTimer(time.Hour)
-		probe    = time.NewTicker(l.opts.ProbeInterval)
-		pending  []*request
-		draining bool
+		cpTimer   = time.NewTimer(time.Hour)
+		deferWait = time.NewTimer(time.Hour)
+		probe     = time.NewTicker(l.opts.ProbeInterval)
+		pending   []*request
+		draining  bool
 	)
 	cpTimer.Stop()
+	deferWait.Stop()
 	defer probe.Stop()
 	for {
 		if len(pending) == 0 && !draining {
@@ -359,17 +405,39 @@ func (l *Ledger) run() {
 		// Take whatever else is queued, up to a batch.
 		n := 0
 		for _, r := range pending {
-			n += max(len(r.events), 1)
+			n += r.weight()
 		}
 	fill:
 		for n < l.opts.MaxBatch {
 			select {
 			case r := <-l.reqs:
 				pending = append(pending, r)
-				n += max(len(r.events), 1)
+				n += r.weight()
 			default:
 				break fill
 			}
+		}
+		// Only deferred requests: hold them a little for an undeferred
+		// one to share their commit.
+		if !draining && n < l.opts.MaxBatch && allDeferred(pending) {
+			deferWait.Reset(l.opts.DeferFor)
+		hold:
+			for n < l.opts.MaxBatch {
+				select {
+				case r := <-l.reqs:
+					pending = append(pending, r)
+					n += r.weight()
+					if !r.deferred {
+						break hold
+					}
+				case <-deferWait.C:
+					break hold
+				case <-l.closing:
+					draining = true
+					break hold
+				}
+			}
+			deferWait.Stop()
 		}
 		if len(pending) > 0 {
 			pending = l.commit(pending)
@@ -381,6 +449,18 @@ func (l *Ledger) run() {
 			return
 		}
 	}
+}
+
+// weight is what a request counts for against MaxBatch.
+func (r *request) weight() int { return max(len(r.events), 1) }
+
+func allDeferred(reqs []*request) bool {
+	for _, r := range reqs {
+		if !r.deferred {
+			return false
+		}
+	}
+	return len(reqs) > 0
 }
 
 // armCheckpoint sets the timer for the next checkpoint if acknowledged
@@ -405,7 +485,7 @@ func (l *Ledger) commit(reqs []*request) []*request {
 
 	var take []*request
 	n := 0
-	for len(reqs) > 0 && (n == 0 || n+len(reqs[0].events) <= l.opts.MaxBatch) {
+	for len(reqs) > 0 && (n == 0 || n+reqs[0].weight() <= l.opts.MaxBatch) {
 		r := reqs[0]
 		reqs = reqs[1:]
 		if err := r.ctx.Err(); err != nil {
@@ -413,7 +493,7 @@ func (l *Ledger) commit(reqs []*request) []*request {
 			close(r.done)
 			continue
 		}
-		n += max(len(r.events), 1)
+		n += r.weight()
 		take = append(take, r)
 	}
 	if len(take) == 0 {
@@ -439,13 +519,8 @@ func (l *Ledger) commit(reqs []*request) []*request {
 				}
 				continue
 			}
-			mark, bufMark := len(b.entries), len(b.buf)
 			tx := &Tx{l: l, stx: stx, batch: b}
-			err := stx.Savepoint(ctx, func() error { return r.fn(tx) })
-			if err != nil {
-				b.entries, b.buf = b.entries[:mark], b.buf[:bufMark]
-				r.err = err
-			}
+			r.err = tx.Savepoint(func() error { return r.fn(tx) })
 		}
 		if len(b.entries) == 0 {
 			return nil

@@ -463,3 +463,126 @@ func TestAFailingCommitInABatchUndoesOnlyItsOwnWrites(t *testing.T) {
 		t.Fatalf("ledger holds %d entries, want %d", got, want)
 	}
 }
+
+func TestADeferredAppendAloneWaitsAtMostDeferFor(t *testing.T) {
+	const hold = 300 * time.Millisecond
+	f := newFixture(t, Options{DeferFor: hold})
+	start := time.Now()
+	rs, err := f.l.AppendDeferred(context.Background(), ev(1))
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took < hold {
+		t.Fatalf("a deferred append with nothing to share a commit with returned after %v, before the %v hold", took, hold)
+	}
+	if rs[0].Index != 0 || f.l.Size() != 1 {
+		t.Fatalf("receipt %+v, size %d", rs[0], f.l.Size())
+	}
+}
+
+func TestADeferredAppendRidesTheNextUndeferredCommit(t *testing.T) {
+	f := newFixture(t, Options{DeferFor: time.Hour})
+	ctx := context.Background()
+	done := make(chan Receipt, 1)
+	go func() {
+		rs, err := f.l.AppendDeferred(ctx, Event{Kind: "call.outcome", Actor: "t"})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- rs[0]
+	}()
+	// Undeferred appends until one has carried the deferred one: without
+	// that it would wait an hour.
+	deadline := time.After(10 * time.Second)
+	for i := 0; ; i++ {
+		if _, err := f.l.Append(ctx, ev(i)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case rec := <-done:
+			data, err := f.l.Entry(ctx, rec.Index)
+			if err != nil || !bytes.Contains(data, []byte(`"call.outcome"`)) {
+				t.Fatalf("entry %d: %s, %v", rec.Index, data, err)
+			}
+			return
+		case <-deadline:
+			t.Fatalf("the deferred append was not committed with %d undeferred ones", i+1)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func TestCloseCommitsHeldDeferredAppends(t *testing.T) {
+	f := newFixture(t, Options{DeferFor: time.Hour})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := f.l.AppendDeferred(context.Background(), ev(7))
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // usually held by then; Close must commit it either way
+	if err := f.l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("deferred append during Close: %v", err)
+	}
+	f.l = nil
+	g := f.reopen(t, Options{})
+	if g.l.Size() != 1 {
+		t.Fatalf("after Close and reopen the log holds %d entries, want the deferred one", g.l.Size())
+	}
+}
+
+func TestTxSavepointUndoesOnlyWhatItsFunctionWrote(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	boom := errors.New("settle failed")
+	err := f.l.CommitDeferred(ctx, func(tx *Tx) error {
+		if _, err := tx.Append(Event{Kind: "test.before", Actor: "t"}); err != nil {
+			return err
+		}
+		err := tx.Savepoint(func() error {
+			if err := tx.Store().SetMeta(ctx, "inner", []byte("x")); err != nil {
+				return err
+			}
+			if _, err := tx.Append(Event{Kind: "test.inner", Actor: "t"}); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			return fmt.Errorf("savepoint returned %v", err)
+		}
+		if err := tx.Store().SetMeta(ctx, "outer", []byte("y")); err != nil {
+			return err
+		}
+		_, err = tx.Append(Event{Kind: "test.after", Actor: "t"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.l.Size() != 2 {
+		t.Fatalf("log holds %d entries, want 2 (the savepoint's entry undone)", f.l.Size())
+	}
+	for i, kind := range []string{`"test.before"`, `"test.after"`} {
+		data, err := f.l.Entry(ctx, uint64(i))
+		if err != nil || !bytes.Contains(data, []byte(kind)) {
+			t.Fatalf("entry %d = %s, %v; want kind %s", i, data, err, kind)
+		}
+	}
+	err = f.st.View(ctx, func(tx store.ReadTx) error {
+		if _, err := tx.Meta(ctx, "inner"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("the savepoint's write survived: %v", err)
+		}
+		_, err := tx.Meta(ctx, "outer")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := verifyStore(t, f); err != nil {
+		t.Fatalf("verify: %v (%+v)", err, rep)
+	}
+}

@@ -628,8 +628,17 @@ func (m *Manager) Settle(ctx context.Context, reservationID string, micros, toke
 		return fmt.Errorf("%w: spend cannot be negative", ErrInvalid)
 	}
 	return m.led.Commit(ctx, func(tx *ledger.Tx) error {
-		return m.release(ctx, tx, reservationID, micros, tokens, "spend.settle")
+		return m.SettleTx(ctx, tx, reservationID, micros, tokens)
 	})
+}
+
+// SettleTx is Settle inside a ledger commit the caller runs, so that the
+// spend is recorded in the same transaction as, say, the call it paid for.
+func (m *Manager) SettleTx(ctx context.Context, tx *ledger.Tx, reservationID string, micros, tokens int64) error {
+	if micros < 0 || tokens < 0 {
+		return fmt.Errorf("%w: spend cannot be negative", ErrInvalid)
+	}
+	return m.release(ctx, tx, reservationID, micros, tokens, "spend.settle")
 }
 
 func (m *Manager) release(ctx context.Context, tx *ledger.Tx, reservationID string, micros, tokens int64, kind string) error {

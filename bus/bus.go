@@ -34,16 +34,32 @@ type PartType string
 const (
 	TextPart  PartType = "text"
 	ImagePart PartType = "image"
+	// VendorPart is a content block of one vendor's protocol that the bus
+	// does not model — Anthropic's thinking, redacted_thinking and server
+	// tool blocks — kept verbatim in Raw so that a conversation going back
+	// to that vendor carries it unchanged (Anthropic refuses a tool-use
+	// turn whose thinking block, with its signature, was dropped). Every
+	// other vendor's adapter leaves it out.
+	VendorPart PartType = "vendor"
 )
+
+// Vendors of VendorParts and VendorBlock events.
+const VendorAnthropic = "anthropic"
 
 // Part is one piece of a message's content.
 type Part struct {
-	Type      PartType `json:"type"`
-	Text      string   `json:"text,omitempty"`
-	MediaType string   `json:"media_type,omitempty"` // for images, e.g. "image/png"
-	Data      []byte   `json:"data,omitempty"`       // image bytes (inline)
-	URL       string   `json:"url,omitempty"`        // or an image URL, where the provider accepts one
+	Type      PartType        `json:"type"`
+	Text      string          `json:"text,omitempty"`
+	MediaType string          `json:"media_type,omitempty"` // for images, e.g. "image/png"
+	Data      []byte          `json:"data,omitempty"`       // image bytes (inline)
+	URL       string          `json:"url,omitempty"`        // or an image URL, where the provider accepts one
+	Vendor    string          `json:"vendor,omitempty"`     // VendorPart: whose protocol Raw is in
+	Raw       json.RawMessage `json:"raw,omitempty"`        // VendorPart: the block, verbatim
 }
+
+// IsForeign reports whether p is a vendor block of a vendor other than
+// vendor: what an adapter for vendor leaves out.
+func (p Part) IsForeign(vendor string) bool { return p.Type == VendorPart && p.Vendor != vendor }
 
 // ToolCall is a model's request to call a tool.
 type ToolCall struct {
@@ -106,6 +122,7 @@ const (
 	StopToolUse   StopReason = "tool_use"   // wants tool results
 	StopSequence  StopReason = "stop_sequence"
 	StopFiltered  StopReason = "content_filter"
+	StopPaused    StopReason = "paused" // a provider paused a long server-side turn; send it back to continue
 	StopOther     StopReason = "other"
 )
 
@@ -129,12 +146,13 @@ type Response struct {
 // EventType says what a stream event carries.
 type EventType string
 
-// Stream events. A stream is: zero or more TextDelta and ToolCallDelta
-// events, then exactly one Done (with the stop reason and usage), or an
-// error from Next.
+// Stream events. A stream is: zero or more TextDelta, ToolCallDelta and
+// VendorBlock events, then exactly one Done (with the stop reason and
+// usage), or an error from Next.
 const (
 	TextDelta     EventType = "text_delta"
 	ToolCallDelta EventType = "tool_call_delta"
+	VendorBlock   EventType = "vendor_block" // one whole VendorPart, in answer order
 	Done          EventType = "done"
 )
 
@@ -142,6 +160,8 @@ const (
 type Event struct {
 	Type EventType
 	Text string // TextDelta
+	// VendorBlock: the block, complete, as Part (Type VendorPart).
+	Block Part
 	// ToolCallDelta: Index identifies the call within the answer; ID and
 	// Name arrive with its first delta; ArgumentsDelta is a fragment of the
 	// JSON arguments, to be concatenated in order.

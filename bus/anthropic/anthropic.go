@@ -116,7 +116,8 @@ func (c *Client) Chat(ctx context.Context, req bus.Request) (bus.Response, error
 	}
 	out := bus.Response{Model: m.Model, Stop: mapStop(m.StopReason), Usage: m.Usage.normalise()}
 	out.Message.Role = bus.Assistant
-	for _, b := range m.Content {
+	for _, rb := range m.Content {
+		b := rb.wireBlock
 		switch b.Type {
 		case "text":
 			out.Message.Content = append(out.Message.Content, bus.Part{Type: bus.TextPart, Text: b.Text})
@@ -127,10 +128,16 @@ func (c *Client) Chat(ctx context.Context, req bus.Request) (bus.Response, error
 			}
 			out.Message.ToolCalls = append(out.Message.ToolCalls, bus.ToolCall{ID: b.ID, Name: b.Name, Arguments: args})
 		default:
-			// thinking, redacted_thinking, server tool blocks, …: not part of the normalised answer.
+			// thinking, redacted_thinking, server tool use and results, …:
+			// kept whole, so that the client can send them back.
+			out.Message.Content = append(out.Message.Content, vendorPart(rb.raw))
 		}
 	}
 	return out, nil
+}
+
+func vendorPart(raw []byte) bus.Part {
+	return bus.Part{Type: bus.VendorPart, Vendor: bus.VendorAnthropic, Raw: append(json.RawMessage(nil), raw...)}
 }
 
 // ChatStream sends one streamed Messages call and returns its events.
@@ -336,7 +343,9 @@ func mapStop(s string) bus.StopReason {
 		return bus.StopSequence
 	case "refusal":
 		return bus.StopFiltered
-	default: // pause_turn, unknown
+	case "pause_turn":
+		return bus.StopPaused
+	default:
 		return bus.StopOther
 	}
 }
@@ -368,14 +377,25 @@ type wireBlock struct {
 	Input json.RawMessage `json:"input,omitempty"`
 }
 
+// rawBlock is a response content block, decoded and verbatim.
+type rawBlock struct {
+	wireBlock
+	raw json.RawMessage
+}
+
+func (b *rawBlock) UnmarshalJSON(data []byte) error {
+	b.raw = append(b.raw[:0], data...)
+	return json.Unmarshal(data, &b.wireBlock)
+}
+
 type wireMessage struct {
-	ID         string      `json:"id"`
-	Type       string      `json:"type"`
-	Role       string      `json:"role"`
-	Model      string      `json:"model"`
-	Content    []wireBlock `json:"content"`
-	StopReason string      `json:"stop_reason"`
-	Usage      wireUsage   `json:"usage"`
+	ID         string     `json:"id"`
+	Type       string     `json:"type"`
+	Role       string     `json:"role"`
+	Model      string     `json:"model"`
+	Content    []rawBlock `json:"content"`
+	StopReason string     `json:"stop_reason"`
+	Usage      wireUsage  `json:"usage"`
 }
 
 // --- request building -----------------------------------------------------
@@ -387,7 +407,8 @@ type imageSource struct {
 	URL       string `json:"url,omitempty"`
 }
 
-// outBlock is a request content block.
+// outBlock is a request content block; raw, when set, is sent instead
+// (a vendor block, verbatim).
 type outBlock struct {
 	Type      string          `json:"type"`
 	Text      string          `json:"text,omitempty"`
@@ -397,6 +418,15 @@ type outBlock struct {
 	Input     json.RawMessage `json:"input,omitempty"`
 	ToolUseID string          `json:"tool_use_id,omitempty"`
 	Content   any             `json:"content,omitempty"`
+	raw       json.RawMessage
+}
+
+func (b outBlock) MarshalJSON() ([]byte, error) {
+	if b.raw != nil {
+		return b.raw, nil
+	}
+	type plain outBlock
+	return json.Marshal(plain(b))
 }
 
 type outMessage struct {
@@ -508,8 +538,19 @@ func buildBody(req bus.Request, stream bool) ([]byte, error) {
 	if system != "" {
 		body["system"] = system
 	}
-	if len(req.Tools) > 0 {
-		tools := make([]outTool, 0, len(req.Tools))
+	// Server tools (web_search_…, code_execution_…) come from an Anthropic
+	// door in Extra["tools"], verbatim.
+	var serverTools []json.RawMessage
+	if raw, ok := req.Extra["tools"]; ok {
+		if err := json.Unmarshal(raw, &serverTools); err != nil {
+			return nil, errors.New(`extra field "tools" is not a list of tools`)
+		}
+	}
+	if len(req.Tools) > 0 || len(serverTools) > 0 {
+		tools := make([]any, 0, len(req.Tools)+len(serverTools))
+		for _, t := range serverTools {
+			tools = append(tools, t)
+		}
 		for _, t := range req.Tools {
 			schema := bytes.TrimSpace(t.Parameters)
 			if len(schema) == 0 || string(schema) == "null" {
@@ -556,6 +597,14 @@ func partBlocks(parts []bus.Part) ([]outBlock, error) {
 			if p.Text != "" {
 				out = append(out, outBlock{Type: "text", Text: p.Text})
 			}
+		case bus.VendorPart:
+			if p.Vendor != bus.VendorAnthropic {
+				continue // another vendor's block
+			}
+			if !json.Valid(p.Raw) || bytes.TrimSpace(p.Raw)[0] != '{' {
+				return nil, errors.New("an Anthropic content block is not a JSON object")
+			}
+			out = append(out, outBlock{raw: p.Raw})
 		case bus.ImagePart:
 			switch {
 			case len(p.Data) > 0:

@@ -257,10 +257,14 @@ func TestStreamEvents(t *testing.T) {
 		}
 		evs = append(evs, ev)
 	}
-	if len(evs) != 4 || evs[0].Text != "Hi" || evs[1].Name != "noargs" || evs[2].ArgumentsDelta != "{}" {
+	// The thinking block comes whole, put together from its deltas, so that
+	// the client can send it back with its signature.
+	if len(evs) != 5 || evs[0].Type != bus.VendorBlock || evs[0].Block.Vendor != bus.VendorAnthropic ||
+		string(evs[0].Block.Raw) != `{"signature":"sig","thinking":"hmm","type":"thinking"}` ||
+		evs[1].Text != "Hi" || evs[2].Name != "noargs" || evs[3].ArgumentsDelta != "{}" {
 		t.Fatalf("events %+v", evs)
 	}
-	done := evs[3]
+	done := evs[4]
 	want := bus.Usage{PromptTokens: 35, CompletionTokens: 42, CachedTokens: 20}
 	if done.Type != bus.Done || done.Stop != bus.StopToolUse || done.Usage != want || done.Model != "claude-x" {
 		t.Fatalf("done %+v", done)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/mirroros/mirror/bus"
 )
@@ -69,7 +70,7 @@ type event struct {
 	Type         string          `json:"type"`
 	Message      *wireMessage    `json:"message"`       // message_start
 	Index        int             `json:"index"`         // content_block_*
-	ContentBlock *wireBlock      `json:"content_block"` // content_block_start
+	ContentBlock *rawBlock       `json:"content_block"` // content_block_start
 	Delta        json.RawMessage `json:"delta"`         // content_block_delta, message_delta
 	Usage        *deltaUsage     `json:"usage"`         // message_delta
 	Error        *struct {
@@ -82,6 +83,8 @@ type blockDelta struct {
 	Type        string `json:"type"`
 	Text        string `json:"text"`
 	PartialJSON string `json:"partial_json"`
+	Thinking    string `json:"thinking"`
+	Signature   string `json:"signature"`
 }
 
 type messageDelta struct {
@@ -131,10 +134,44 @@ func parseEvent(name string, data []byte) (event, error) {
 }
 
 type blockState struct {
-	kind    string // "text", "tool_use", or "" (skipped: thinking, server tools, …)
+	kind    string // "text", "tool_use", or "vendor" (thinking, server tools, …)
 	tool    int    // bus tool-call index, for tool_use
 	start   string // input given in content_block_start
 	gotJSON bool   // an input_json_delta arrived
+
+	// vendor: the block as content_block_start gave it, and what its
+	// deltas add, put together at content_block_stop.
+	raw       json.RawMessage
+	json      strings.Builder // input_json_delta
+	thinking  strings.Builder // thinking_delta
+	signature string          // signature_delta
+	gotThink  bool
+	gotSig    bool
+}
+
+// complete puts a vendor block together from its start and its deltas.
+func (b *blockState) complete() (json.RawMessage, error) {
+	if !b.gotJSON && !b.gotThink && !b.gotSig {
+		return b.raw, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b.raw, &fields); err != nil {
+		return nil, errors.New("content block is not an object")
+	}
+	if b.gotJSON {
+		in := json.RawMessage(b.json.String())
+		if !json.Valid(in) {
+			return nil, errors.New("streamed block input is not valid JSON")
+		}
+		fields["input"] = in
+	}
+	if b.gotThink {
+		fields["thinking"], _ = json.Marshal(b.thinking.String())
+	}
+	if b.gotSig {
+		fields["signature"], _ = json.Marshal(b.signature)
+	}
+	return json.Marshal(fields)
 }
 
 type stream struct {
@@ -239,6 +276,10 @@ func (s *stream) handle(ev event) error {
 				b.start = string(in)
 			}
 			s.pending = append(s.pending, bus.Event{Type: bus.ToolCallDelta, Index: b.tool, ID: cb.ID, Name: cb.Name})
+		default:
+			// thinking, redacted_thinking, server tool use and results:
+			// passed on whole at content_block_stop.
+			b.kind, b.raw = "vendor", cb.raw
 		}
 	case "content_block_delta":
 		b, ok := s.blocks[ev.Index]
@@ -259,8 +300,17 @@ func (s *stream) handle(ev event) error {
 			if d.PartialJSON != "" {
 				s.pending = append(s.pending, bus.Event{Type: bus.ToolCallDelta, Index: b.tool, ArgumentsDelta: d.PartialJSON})
 			}
+		case d.Type == "input_json_delta" && b.kind == "vendor":
+			b.gotJSON = true
+			b.json.WriteString(d.PartialJSON)
+		case d.Type == "thinking_delta" && b.kind == "vendor":
+			b.gotThink = true
+			b.thinking.WriteString(d.Thinking)
+		case d.Type == "signature_delta" && b.kind == "vendor":
+			b.gotSig = true
+			b.signature += d.Signature
 		}
-		// thinking_delta, signature_delta, citations_delta, deltas of skipped blocks: ignored.
+		// citations_delta and unknown deltas: ignored.
 	case "content_block_stop":
 		b, ok := s.blocks[ev.Index]
 		if !ok {
@@ -273,6 +323,13 @@ func (s *stream) handle(ev event) error {
 				args = "{}"
 			}
 			s.pending = append(s.pending, bus.Event{Type: bus.ToolCallDelta, Index: b.tool, ArgumentsDelta: args})
+		}
+		if b.kind == "vendor" {
+			raw, err := b.complete()
+			if err != nil {
+				return s.c.fail(0, bus.Malformed, err.Error())
+			}
+			s.pending = append(s.pending, bus.Event{Type: bus.VendorBlock, Block: vendorPart(raw)})
 		}
 	case "message_delta":
 		var d messageDelta

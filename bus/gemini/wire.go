@@ -271,6 +271,8 @@ func mapPart(p bus.Part) (*part, error) {
 			return &part{FileData: &fileData{MimeType: p.MediaType, FileURI: p.URL}}, nil
 		}
 		return nil, requestError("image without data or URL")
+	case bus.VendorPart:
+		return nil, nil // another vendor's block (e.g. Anthropic thinking): not for Gemini
 	default:
 		return nil, requestError(fmt.Sprintf("unknown part type %q", p.Type))
 	}

@@ -157,6 +157,8 @@ func (c *Client) buildRequest(req bus.Request, stream bool) (*wireRequest, error
 					return nil, c.badRequest("message %d: %v", i, err)
 				}
 				wm.Images = append(wm.Images, img)
+			case bus.VendorPart:
+				// Another vendor's block (e.g. Anthropic thinking): not for Ollama.
 			default:
 				return nil, c.badRequest("message %d: unsupported part type %q", i, p.Type)
 			}

@@ -345,6 +345,7 @@ func encodeMessage(m bus.Message) (wireMessage, error) {
 // encodeContent sends a lone text part as a plain string and anything else
 // as an array of content parts.
 func encodeContent(parts []bus.Part) (json.RawMessage, error) {
+	parts = withoutVendorParts(parts)
 	if len(parts) == 1 && parts[0].Type == bus.TextPart {
 		return jsonString(parts[0].Text), nil
 	}
@@ -374,6 +375,23 @@ func encodeContent(parts []bus.Part) (json.RawMessage, error) {
 		}
 	}
 	return marshalNoEscape(wp)
+}
+
+// withoutVendorParts leaves out other vendors' blocks (e.g. Anthropic
+// thinking), which an OpenAI-compatible server has no use for.
+func withoutVendorParts(parts []bus.Part) []bus.Part {
+	for i, p := range parts {
+		if p.Type == bus.VendorPart {
+			out := append([]bus.Part(nil), parts[:i]...)
+			for _, q := range parts[i+1:] {
+				if q.Type != bus.VendorPart {
+					out = append(out, q)
+				}
+			}
+			return out
+		}
+	}
+	return parts
 }
 
 func jsonString(s string) json.RawMessage {

@@ -260,6 +260,7 @@ type inBlock struct {
 	ToolUseID string          `json:"tool_use_id"`
 	Content   json.RawMessage `json:"content"`
 	IsError   *bool           `json:"is_error"`
+	raw       json.RawMessage // the block as sent (list form only)
 }
 
 type inSource struct {
@@ -375,6 +376,7 @@ func blocksOf(where string, raw json.RawMessage) ([]inBlock, error) {
 			if b.Type == "" {
 				return nil, invalid("%s[%d].type: field required", where, j)
 			}
+			b.raw = r
 			out = append(out, b)
 		}
 		return out, nil
@@ -495,7 +497,10 @@ func toolResultParts(where string, raw json.RawMessage) ([]bus.Part, error) {
 	return parts, nil
 }
 
-// assistantTurn converts an assistant message; thinking blocks are dropped.
+// assistantTurn converts an assistant message. Blocks the bus does not
+// model — thinking (whose signature Anthropic checks when a tool-use turn
+// continues), redacted thinking, server tool use and results — are kept
+// verbatim as Anthropic vendor parts, in order.
 func assistantTurn(i int, raw json.RawMessage) (bus.Message, error) {
 	where := fmt.Sprintf("messages[%d].content", i)
 	blocks, err := blocksOf(where, raw)
@@ -528,12 +533,14 @@ func assistantTurn(i int, raw json.RawMessage) (bus.Message, error) {
 				args = append(json.RawMessage(nil), bytes.TrimSpace(b.Input)...)
 			}
 			msg.ToolCalls = append(msg.ToolCalls, bus.ToolCall{ID: b.ID, Name: b.Name, Arguments: args})
-		case "thinking", "redacted_thinking":
-			// Provider-specific reasoning; not part of the normalised conversation.
 		case "tool_result", "image":
 			return bus.Message{}, invalid("%s: %q blocks are only allowed in user messages", bw, b.Type)
 		default:
-			return bus.Message{}, invalid("%s: content block type %q is not supported", bw, b.Type)
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, b.raw); err != nil {
+				return bus.Message{}, invalid("%s: %s", bw, jsonErr(err))
+			}
+			msg.Content = append(msg.Content, bus.Part{Type: bus.VendorPart, Vendor: bus.VendorAnthropic, Raw: buf.Bytes()})
 		}
 	}
 	return msg, nil

@@ -153,8 +153,15 @@ func TestParseToolRoundTrip(t *testing.T) {
 		}
 	}
 	a := r.Messages[1]
-	if a.Text() != "Listing." || len(a.Content) != 1 || len(a.ToolCalls) != 2 {
+	if a.Text() != "Listing." || len(a.Content) != 3 || len(a.ToolCalls) != 2 {
 		t.Fatalf("assistant = %+v", a)
+	}
+	// Thinking and redacted thinking are kept verbatim, in order, for an
+	// Anthropic upstream (which checks their signatures).
+	for i, want := range []string{`{"type":"thinking","thinking":"I should list","signature":"sig"}`, `{"type":"redacted_thinking","data":"xyz"}`} {
+		if p := a.Content[i]; p.Type != bus.VendorPart || p.Vendor != bus.VendorAnthropic || string(p.Raw) != want {
+			t.Errorf("content[%d] = %s %s %s, want the block verbatim %s", i, p.Type, p.Vendor, p.Raw, want)
+		}
 	}
 	if a.ToolCalls[0].ID != "toolu_1" || a.ToolCalls[0].Name != "Bash" || string(a.ToolCalls[0].Arguments) != `{"command": "ls /tmp"}` {
 		t.Errorf("tool call 0 = %+v (%s)", a.ToolCalls[0], a.ToolCalls[0].Arguments)

@@ -147,6 +147,28 @@ type wireBlock struct {
 	ID    string          `json:"id,omitempty"`
 	Name  string          `json:"name,omitempty"`
 	Input json.RawMessage `json:"input,omitempty"`
+	raw   json.RawMessage // a vendor block, written verbatim instead
+}
+
+func (b wireBlock) MarshalJSON() ([]byte, error) {
+	if b.raw != nil {
+		return b.raw, nil
+	}
+	type plain wireBlock
+	return json.Marshal(plain(b))
+}
+
+// anthropicBlock returns p's block if p is an Anthropic vendor block that
+// is a JSON object.
+func anthropicBlock(p bus.Part) (json.RawMessage, bool) {
+	if p.Type != bus.VendorPart || p.Vendor != bus.VendorAnthropic {
+		return nil, false
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, p.Raw) != nil || buf.Len() == 0 || buf.Bytes()[0] != '{' {
+		return nil, false
+	}
+	return buf.Bytes(), true
 }
 
 type wireMessage struct {
@@ -172,6 +194,8 @@ func stopReason(s bus.StopReason, hasTools bool) string {
 		return "stop_sequence"
 	case bus.StopFiltered:
 		return "refusal"
+	case bus.StopPaused:
+		return "pause_turn"
 	}
 	if hasTools {
 		return "tool_use"
@@ -204,6 +228,9 @@ func WriteResponse(w http.ResponseWriter, model string, resp bus.Response) {
 		if p.Type == bus.TextPart && p.Text != "" {
 			text := p.Text
 			content = append(content, wireBlock{Type: "text", Text: &text})
+		}
+		if raw, ok := anthropicBlock(p); ok {
+			content = append(content, wireBlock{raw: raw})
 		}
 	}
 	for _, tc := range resp.Message.ToolCalls {
@@ -253,6 +280,8 @@ type sseDelta struct {
 	Type        string  `json:"type"`
 	Text        *string `json:"text,omitempty"`
 	PartialJSON *string `json:"partial_json,omitempty"`
+	Thinking    *string `json:"thinking,omitempty"`
+	Signature   *string `json:"signature,omitempty"`
 }
 
 type sseBlockDelta struct {
@@ -391,6 +420,18 @@ func WriteStream(w http.ResponseWriter, model string, s bus.Stream) error {
 			if err := out.send("content_block_delta", sseBlockDelta{Type: "content_block_delta", Index: index, Delta: sseDelta{Type: "input_json_delta", PartialJSON: &pj}}); err != nil {
 				return err
 			}
+		case bus.VendorBlock:
+			raw, ok := anthropicBlock(ev.Block)
+			if !ok {
+				continue // another vendor's block
+			}
+			if err := closeOpen(); err != nil {
+				return err
+			}
+			index++
+			if err := writeVendorBlock(out, index, raw); err != nil {
+				return err
+			}
 		case bus.Done:
 			if err := closeOpen(); err != nil {
 				return err
@@ -405,4 +446,55 @@ func WriteStream(w http.ResponseWriter, model string, s bus.Stream) error {
 			// Event types this door does not know are skipped.
 		}
 	}
+}
+
+// writeVendorBlock writes a whole Anthropic block the way the Messages API
+// streams one: a thinking block opens empty and gets its text and
+// signature as thinking_delta and signature_delta; a server tool call
+// opens with empty input and gets it as one input_json_delta; anything
+// else (redacted thinking, tool results) comes whole in its
+// content_block_start.
+func writeVendorBlock(out *sseWriter, index int, raw json.RawMessage) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return err
+	}
+	var kind string
+	_ = json.Unmarshal(fields["type"], &kind)
+	var deltas []sseDelta
+	str := func(key string) *string {
+		var v string
+		if json.Unmarshal(fields[key], &v) != nil {
+			return nil
+		}
+		return &v
+	}
+	switch {
+	case kind == "thinking":
+		thinking, sig := str("thinking"), str("signature")
+		if thinking != nil && *thinking != "" {
+			deltas = append(deltas, sseDelta{Type: "thinking_delta", Thinking: thinking})
+		}
+		if sig != nil && *sig != "" {
+			deltas = append(deltas, sseDelta{Type: "signature_delta", Signature: sig})
+		}
+		fields["thinking"], fields["signature"] = json.RawMessage(`""`), json.RawMessage(`""`)
+	case len(fields["input"]) > 0 && fields["input"][0] == '{' && string(fields["input"]) != "{}":
+		in := string(fields["input"])
+		deltas = append(deltas, sseDelta{Type: "input_json_delta", PartialJSON: &in})
+		fields["input"] = json.RawMessage(`{}`)
+	}
+	startBlock, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	if err := out.send("content_block_start", sseBlockStart{Type: "content_block_start", Index: index, ContentBlock: wireBlock{raw: startBlock}}); err != nil {
+		return err
+	}
+	for _, d := range deltas {
+		if err := out.send("content_block_delta", sseBlockDelta{Type: "content_block_delta", Index: index, Delta: d}); err != nil {
+			return err
+		}
+	}
+	return out.send("content_block_stop", sseIndex{Type: "content_block_stop", Index: index})
 }

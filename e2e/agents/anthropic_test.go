@@ -185,7 +185,8 @@ func (f *fakeAnthropic) messages(w http.ResponseWriter, r *http.Request) {
 
 // streamMessage writes msg as the Messages API streams it: message_start
 // (with empty content), for each block content_block_start, deltas
-// (text_delta or input_json_delta) and content_block_stop, then message_delta
+// (text_delta, input_json_delta, or thinking_delta and signature_delta)
+// and content_block_stop, then message_delta
 // with the stop reason and usage, and message_stop.
 func streamMessage(s sseWriter, msg map[string]any, content []map[string]any, stop string) {
 	start := map[string]any{}
@@ -206,6 +207,15 @@ func streamMessage(s sseWriter, msg map[string]any, content []map[string]any, st
 				s.event("content_block_delta", map[string]any{"type": "content_block_delta", "index": i,
 					"delta": map[string]any{"type": "text_delta", "text": c}})
 			}
+		case "thinking":
+			s.event("content_block_start", map[string]any{"type": "content_block_start", "index": i,
+				"content_block": map[string]any{"type": "thinking", "thinking": "", "signature": ""}})
+			if t, _ := b["thinking"].(string); t != "" {
+				s.event("content_block_delta", map[string]any{"type": "content_block_delta", "index": i,
+					"delta": map[string]any{"type": "thinking_delta", "thinking": t}})
+			}
+			s.event("content_block_delta", map[string]any{"type": "content_block_delta", "index": i,
+				"delta": map[string]any{"type": "signature_delta", "signature": b["signature"]}})
 		case "tool_use":
 			s.event("content_block_start", map[string]any{"type": "content_block_start", "index": i,
 				"content_block": map[string]any{"type": "tool_use", "id": b["id"], "name": b["name"], "input": map[string]any{}}})

@@ -119,7 +119,7 @@ func (g *gatewayWorld) modelCallFor(t *testing.T, action, door string) (decision
 
 // runClaudeViaKernel runs `claude -p PROMPT --output-format json` with the
 // kernel as its Anthropic API and the lease token as its key.
-func runClaudeViaKernel(t *testing.T, bin string, g *gatewayWorld, prompt string) (agentRun, claudeOutput) {
+func runClaudeViaKernel(t *testing.T, bin string, g *gatewayWorld, prompt string, args ...string) (agentRun, claudeOutput) {
 	t.Helper()
 	env := baseEnv(g.home,
 		"ANTHROPIC_BASE_URL=http://"+g.d.addr,
@@ -129,7 +129,7 @@ func runClaudeViaKernel(t *testing.T, bin string, g *gatewayWorld, prompt string
 		"DISABLE_AUTOUPDATER=1",
 		"DISABLE_ERROR_REPORTING=1",
 	)
-	r := runAgent(t, g.project, env, bin, "-p", prompt, "--output-format", "json")
+	r := runAgent(t, g.project, env, bin, append([]string{"-p", prompt, "--output-format", "json"}, args...)...)
 	var out claudeOutput
 	if err := json.Unmarshal([]byte(lastJSONLine(r.stdout)), &out); err != nil || out.Type != "result" {
 		g.dump(t)
@@ -207,6 +207,46 @@ func TestGatewayClaudeCode(t *testing.T) {
 		}
 		t.Logf("upstream requests: %v; model %s; model.call usage %v latency %vms; claude took %v",
 			up.requests(), model, call["usage"], call["latency_ms"], r.took)
+	})
+
+	t.Run("a tool-use turn with thinking keeps its signed thinking block", func(t *testing.T) {
+		t.Parallel()
+		// Claude Code asks for thinking; the Messages API then refuses a
+		// tool-use continuation whose thinking block was dropped or
+		// altered. The kernel must carry the block back verbatim.
+		const answer = "Done: ran the command after thinking it over."
+		up := newGatewayAnthropic(t, "", anthropicUpstreamKey, answer)
+		up.toolCommand = "echo mirror-thinking-e2e"
+		up.signature = "EqQBCkgIBxABGAIiQMirrorOSe2eSignatureOfAThinkingBlockZx8vQ2lW3mR0bY5kT1nC7pJ4sH6dF9gA2eU0iO3lK8jB5vN1cM=="
+		g := newGatewayWorld(t, "claude-code", providerTOML("anthropic", "anthropic", up.URL(), anthropicUpstreamKey))
+		r, out := runClaudeViaKernel(t, bin, g, "run the command", "--allowedTools", "Bash")
+
+		up.mu.Lock()
+		refusals, toolOutput := up.refusals, up.toolInput
+		up.mu.Unlock()
+		if len(refusals) > 0 {
+			g.dump(t)
+			t.Fatalf("the upstream refused a continuation: %q", refusals)
+		}
+		if r.exit != 0 || out.IsError || !strings.Contains(out.Result, answer) {
+			g.dump(t)
+			t.Fatalf("claude exited %d, is_error %v, result %q; want %q\nupstream requests: %v\nstderr:\n%s",
+				r.exit, out.IsError, out.Result, answer, up.requests(), r.stderr)
+		}
+		if !strings.Contains(toolOutput, "mirror-thinking-e2e") {
+			t.Errorf("the tool result the upstream got back = %q, want the command's output", toolOutput)
+		}
+		carried := 0
+		for _, m := range up.messages() {
+			if strings.Contains(string(m.Body), gatewayToolID) && strings.Contains(string(m.Body), up.signature) {
+				carried++
+			}
+		}
+		if carried == 0 {
+			t.Errorf("no continuation carried the thinking block's signature back to the upstream")
+		}
+		g.noLeak(t, &up.recorder)
+		t.Logf("upstream requests: %v; continuations carrying the signed thinking block: %d; claude took %v", up.requests(), carried, r.took)
 	})
 
 	t.Run("a secret never reaches a cloud upstream", func(t *testing.T) {

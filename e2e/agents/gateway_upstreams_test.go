@@ -117,13 +117,98 @@ func nonLoopbackIP() string {
 // ---------------------------------------------------------------------------
 // Anthropic Messages API
 
-// gatewayAnthropic answers every /v1/messages call with one text.
+// gatewayAnthropic answers every /v1/messages call with one text. With
+// toolCommand set it plays a thinking model instead, as the Messages API
+// does with thinking enabled: its answers start with a signed thinking
+// block (empty text, as with display "omitted"), the first one asks for
+// Bash, and a continuation whose last assistant turn does not start with
+// that thinking block, signature intact, is refused with the API's 400.
 type gatewayAnthropic struct {
 	recorder
-	t      *testing.T
-	key    string // the upstream API key it requires
-	answer string
-	srv    *httptest.Server
+	t           *testing.T
+	key         string // the upstream API key it requires
+	answer      string
+	srv         *httptest.Server
+	toolCommand string
+	signature   string
+
+	mu        sync.Mutex
+	refusals  []string // 400s sent for a dropped or altered thinking block
+	toolInput string   // the tool_result content Claude Code sent back
+}
+
+const gatewayToolID = "toolu_01MirrorGatewayThinking01"
+
+// thinkingTurn decides a thinking model's answer: the refusal the API
+// would send, or the content and stop reason.
+func (f *gatewayAnthropic) thinkingTurn(body []byte) (refusal string, content []map[string]any, stop string) {
+	var req struct {
+		Thinking *struct {
+			Type string `json:"type"`
+		} `json:"thinking"`
+		Messages []struct {
+			Role    string          `json:"role"`
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+		Tools []struct {
+			Name string `json:"name"`
+		} `json:"tools"`
+	}
+	if json.Unmarshal(body, &req) != nil {
+		return "bad JSON", nil, ""
+	}
+	hasBash := false
+	for _, tl := range req.Tools {
+		hasBash = hasBash || tl.Name == "Bash"
+	}
+	if !hasBash || req.Thinking == nil || req.Thinking.Type == "disabled" {
+		return "", []map[string]any{{"type": "text", "text": "OK"}}, "end_turn"
+	}
+	type block struct {
+		Type      string          `json:"type"`
+		Signature string          `json:"signature"`
+		ToolUseID string          `json:"tool_use_id"`
+		Content   json.RawMessage `json:"content"`
+	}
+	last := -1
+	for i, m := range req.Messages {
+		if m.Role == "assistant" {
+			last = i
+		}
+	}
+	result := ""
+	for i, m := range req.Messages {
+		var blocks []block
+		if json.Unmarshal(m.Content, &blocks) != nil || len(blocks) == 0 {
+			continue
+		}
+		if m.Role == "user" {
+			for _, b := range blocks {
+				if b.Type == "tool_result" && b.ToolUseID == gatewayToolID {
+					result = toolResultText(b.Content)
+				}
+			}
+			continue
+		}
+		if i != last {
+			continue
+		}
+		switch first := blocks[0]; {
+		case first.Type != "thinking" && first.Type != "redacted_thinking":
+			return fmt.Sprintf("messages.%d.content.0.type: Expected `thinking` or `redacted_thinking`, but found `%s`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`.", i, first.Type), nil, ""
+		case first.Type == "thinking" && first.Signature != f.signature:
+			return fmt.Sprintf("messages.%d.content.0: Invalid `signature` in `thinking` block", i), nil, ""
+		}
+	}
+	thinking := map[string]any{"type": "thinking", "thinking": "", "signature": f.signature}
+	if result != "" {
+		f.mu.Lock()
+		f.toolInput = result
+		f.mu.Unlock()
+		return "", []map[string]any{thinking, {"type": "text", "text": f.answer}}, "end_turn"
+	}
+	return "", []map[string]any{thinking, {"type": "tool_use", "id": gatewayToolID, "name": "Bash",
+		"input": map[string]any{"command": f.toolCommand, "description": "Run the requested command"}}}, "tool_use"
 }
 
 func newGatewayAnthropic(t *testing.T, host, key, answer string) *gatewayAnthropic {
@@ -162,10 +247,20 @@ func (f *gatewayAnthropic) serve(w http.ResponseWriter, r *http.Request) {
 			anthropicError(w, http.StatusBadRequest, "invalid_request_error", "bad JSON: "+err.Error())
 			return
 		}
-		content := []map[string]any{{"type": "text", "text": f.answer}}
+		content, stop := []map[string]any{{"type": "text", "text": f.answer}}, "end_turn"
+		if f.toolCommand != "" {
+			var refusal string
+			if refusal, content, stop = f.thinkingTurn(body); refusal != "" {
+				f.mu.Lock()
+				f.refusals = append(f.refusals, refusal)
+				f.mu.Unlock()
+				anthropicError(w, http.StatusBadRequest, "invalid_request_error", refusal)
+				return
+			}
+		}
 		msg := map[string]any{
 			"id": "msg_01MirrorGateway", "type": "message", "role": "assistant",
-			"model": req.Model, "content": content, "stop_reason": "end_turn", "stop_sequence": nil,
+			"model": req.Model, "content": content, "stop_reason": stop, "stop_sequence": nil,
 			"usage": map[string]any{"input_tokens": 100, "output_tokens": 20, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
 		}
 		w.Header().Set("request-id", "req_01MirrorGateway")
@@ -173,7 +268,7 @@ func (f *gatewayAnthropic) serve(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, msg)
 			return
 		}
-		streamMessage(newSSE(w), msg, content, "end_turn")
+		streamMessage(newSSE(w), msg, content, stop)
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/messages/count_tokens":
 		writeJSON(w, http.StatusOK, map[string]any{"input_tokens": max(1, len(body)/4)})
 	case r.Method == http.MethodGet && r.URL.Path == "/v1/models":

@@ -47,7 +47,12 @@ func goldenRequest() bus.Request {
 				{Type: bus.TextPart, Text: "What is in this picture, and what is the weather there?"},
 				{Type: bus.ImagePart, MediaType: "image/png", Data: png},
 			}},
-			{Role: bus.Assistant, Content: []bus.Part{{Type: bus.TextPart, Text: "A beach in Goa. Let me check."}},
+			{Role: bus.Assistant, Content: []bus.Part{
+				// Thinking comes back verbatim and first, as Anthropic requires
+				// for a tool-use turn; another vendor's block is left out.
+				{Type: bus.VendorPart, Vendor: bus.VendorAnthropic, Raw: json.RawMessage(`{"type":"thinking","thinking":"","signature":"EqQBCkgIBxABGAIiQ0dpbmdzaWduZWQ="}`)},
+				{Type: bus.VendorPart, Vendor: "elsewhere", Raw: json.RawMessage(`{"type":"reasoning","id":"rs_1"}`)},
+				{Type: bus.TextPart, Text: "A beach in Goa. Let me check."}},
 				ToolCalls: []bus.ToolCall{
 					{ID: "toolu_01", Name: "get_weather", Arguments: json.RawMessage(`{"city":"Panaji"}`)},
 					{ID: "toolu_02", Name: "get_time", Arguments: json.RawMessage(`{"tz": "Asia/Kolkata"}`)},
@@ -69,6 +74,8 @@ func goldenRequest() bus.Request {
 			"context_management":  json.RawMessage(`{"edits":[{"type":"clear_thinking_20251015","keep":"all"}]}`),
 			"reasoning_effort":    json.RawMessage(`"high"`), // an OpenAI field: dropped
 			"parallel_tool_calls": json.RawMessage(`true`),   // dropped
+			// A server tool, as the Anthropic door passes it: sent first in tools.
+			"tools": json.RawMessage(`[{"type":"web_search_20250305","name":"web_search","max_uses":3}]`),
 		},
 	}
 }
@@ -119,8 +126,13 @@ func TestGoldenRequestOverTheWire(t *testing.T) {
 	if img := last.Messages[0].Content[1]; img.Type != bus.ImagePart || !bytes.Equal(img.Data, req.Messages[0].Content[1].Data) || img.MediaType != "image/png" {
 		t.Fatalf("image = %+v", img)
 	}
-	if string(last.Extra["thinking"]) != `{"type":"adaptive","display":"omitted"}` || len(last.Extra) != 3 {
-		t.Fatalf("extra = %v", last.Extra)
+	if string(last.Extra["thinking"]) != `{"type":"adaptive","display":"omitted"}` || len(last.Extra) != 4 ||
+		string(last.Extra["tools"]) != `[{"type":"web_search_20250305","name":"web_search","max_uses":3}]` || len(last.Tools) != 2 {
+		t.Fatalf("extra = %v, tools %+v", last.Extra, last.Tools)
+	}
+	if a := last.Messages[1]; len(a.Content) != 2 || a.Content[0].Type != bus.VendorPart ||
+		string(a.Content[0].Raw) != string(req.Messages[1].Content[0].Raw) || a.Content[1].Text != "A beach in Goa. Let me check." {
+		t.Fatalf("assistant turn = %+v", a)
 	}
 	if last.ToolChoice != "auto" || last.MaxTokens != DefaultMaxTokens {
 		t.Fatalf("tool choice %q, max tokens %d", last.ToolChoice, last.MaxTokens)
@@ -290,11 +302,88 @@ func TestStreamErrorEvent(t *testing.T) {
 	}
 }
 
-func TestThinkingBlocksSkipped(t *testing.T) {
-	body := `{"id":"m","type":"message","role":"assistant","model":"m","content":[{"type":"thinking","thinking":"...","signature":"s"},{"type":"redacted_thinking","data":"x"},{"type":"text","text":"Answer."}],"stop_reason":"refusal","usage":{"input_tokens":1,"output_tokens":2}}`
+func TestUnmodelledBlocksComeBackVerbatim(t *testing.T) {
+	blocks := []string{
+		`{"type":"thinking","thinking":"...","signature":"s"}`,
+		`{"type":"redacted_thinking","data":"x"}`,
+		`{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{"query":"monsoon onset Kerala"}}`,
+		`{"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[{"type":"web_search_result","title":"Monsoon","url":"https://example.org/m","encrypted_content":"EqgfCioIARgBIiQ","page_age":"2 days ago"}]}`,
+	}
+	body := `{"id":"m","type":"message","role":"assistant","model":"m","content":[` + strings.Join(blocks, ",") +
+		`,{"type":"text","text":"Answer.","citations":[{"type":"web_search_result_location","url":"https://example.org/m","title":"Monsoon","encrypted_index":"Eo8B","cited_text":"x"}]}],"stop_reason":"pause_turn","usage":{"input_tokens":1,"output_tokens":2,"server_tool_use":{"web_search_requests":1}}}`
 	resp, err := serve(t, 200, nil, body).Chat(context.Background(), hello)
-	if err != nil || resp.Message.Text() != "Answer." || resp.Stop != bus.StopFiltered {
+	if err != nil || resp.Message.Text() != "Answer." || resp.Stop != bus.StopPaused {
 		t.Fatalf("resp %+v err %v", resp, err)
+	}
+	if len(resp.Message.Content) != len(blocks)+1 {
+		t.Fatalf("content = %+v", resp.Message.Content)
+	}
+	for i, want := range blocks {
+		if p := resp.Message.Content[i]; p.Type != bus.VendorPart || p.Vendor != bus.VendorAnthropic || string(p.Raw) != want {
+			t.Errorf("content[%d] = %s %s %s, want verbatim %s", i, p.Type, p.Vendor, p.Raw, want)
+		}
+	}
+}
+
+// A server tool's call and result stream as the API sends them: the call's
+// input in input_json_delta pieces, the result whole in its start.
+func TestStreamedServerToolBlocks(t *testing.T) {
+	ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
+	sse := ev("message_start", `{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"claude-x","content":[],"usage":{"input_tokens":10,"output_tokens":1}}}`) +
+		ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{}}}`) +
+		ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":""}}`) +
+		ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"query\": \"monsoon"}}`) +
+		ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":" onset\"}"}}`) +
+		ev("content_block_stop", `{"type":"content_block_stop","index":0}`) +
+		ev("content_block_start", `{"type":"content_block_start","index":1,"content_block":{"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[{"type":"web_search_result","title":"Monsoon","url":"https://example.org/m","encrypted_content":"Eqgf"}]}}`) +
+		ev("content_block_stop", `{"type":"content_block_stop","index":1}`) +
+		ev("content_block_start", `{"type":"content_block_start","index":2,"content_block":{"type":"text","text":""}}`) +
+		ev("content_block_delta", `{"type":"content_block_delta","index":2,"delta":{"type":"citations_delta","citation":{"type":"web_search_result_location","url":"https://example.org/m"}}}`) +
+		ev("content_block_delta", `{"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"Early June."}}`) +
+		ev("content_block_stop", `{"type":"content_block_stop","index":2}`) +
+		ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":30,"server_tool_use":{"web_search_requests":1}}}`) +
+		ev("message_stop", `{"type":"message_stop"}`)
+	s, err := serve(t, 200, map[string]string{"content-type": "text/event-stream"}, sse).ChatStream(context.Background(), hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var evs []bus.Event
+	for {
+		ev, err := s.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	if len(evs) != 4 || evs[0].Type != bus.VendorBlock || evs[1].Type != bus.VendorBlock || evs[2].Text != "Early June." || evs[3].Type != bus.Done {
+		t.Fatalf("events %+v", evs)
+	}
+	if got := string(evs[0].Block.Raw); got != `{"id":"srvtoolu_1","input":{"query":"monsoon onset"},"name":"web_search","type":"server_tool_use"}` {
+		t.Errorf("server tool call = %s", got)
+	}
+	if got := string(evs[1].Block.Raw); !strings.Contains(got, `"encrypted_content":"Eqgf"`) || !strings.HasPrefix(got, `{"type":"web_search_tool_result"`) {
+		t.Errorf("server tool result = %s", got)
+	}
+}
+
+func TestABrokenStreamedBlockInputIsAnError(t *testing.T) {
+	ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
+	sse := ev("message_start", `{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"claude-x","content":[],"usage":{"input_tokens":10,"output_tokens":1}}}`) +
+		ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{}}}`) +
+		ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"query\": "}}`) +
+		ev("content_block_stop", `{"type":"content_block_stop","index":0}`)
+	s, err := serve(t, 200, map[string]string{"content-type": "text/event-stream"}, sse).ChatStream(context.Background(), hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Next()
+	if e, ok := bus.AsError(err); !ok || e.Kind != bus.Malformed {
+		t.Fatalf("err = %v, want a malformed-stream error", err)
 	}
 }
 

@@ -199,10 +199,14 @@ func decodeRequest(raw []byte, body *map[string]json.RawMessage) (bus.Request, b
 			Content json.RawMessage `json:"content"`
 		} `json:"messages"`
 		Tools []struct {
+			Type        string          `json:"type"`
 			Name        string          `json:"name"`
 			Description string          `json:"description"`
 			InputSchema json.RawMessage `json:"input_schema"`
 		} `json:"tools"`
+		Thinking *struct {
+			Type string `json:"type"`
+		} `json:"thinking"`
 		ToolChoice *struct {
 			Type string `json:"type"`
 			Name string `json:"name"`
@@ -234,7 +238,17 @@ func decodeRequest(raw []byte, body *map[string]json.RawMessage) (bus.Request, b
 		}
 		req.System = s
 	}
-	for _, t := range w.Tools {
+	var rawTools []json.RawMessage
+	if err := json.Unmarshal((*body)["tools"], &rawTools); len((*body)["tools"]) > 0 && err != nil {
+		return bus.Request{}, false, fmt.Errorf("tools: %v", err)
+	}
+	var server []json.RawMessage
+	for i, t := range w.Tools {
+		if t.Type != "" && t.Type != "custom" {
+			// A server tool (web_search_20250305, …): Anthropic runs it.
+			server = append(server, rawTools[i])
+			continue
+		}
 		if len(t.InputSchema) == 0 {
 			return bus.Request{}, false, fmt.Errorf("tool %s: input_schema required", t.Name)
 		}
@@ -250,6 +264,12 @@ func decodeRequest(raw []byte, body *map[string]json.RawMessage) (bus.Request, b
 			req.ToolChoice = tc.Type
 		}
 	}
+	lastAssistant := -1
+	for i, m := range w.Messages {
+		if m.Role == "assistant" {
+			lastAssistant = i
+		}
+	}
 	for i, m := range w.Messages {
 		if m.Role != "user" && m.Role != "assistant" {
 			return bus.Request{}, false, fmt.Errorf("messages.%d: bad role %q", i, m.Role)
@@ -261,6 +281,19 @@ func decodeRequest(raw []byte, body *map[string]json.RawMessage) (bus.Request, b
 		} else if err := json.Unmarshal(m.Content, &blocks); err != nil {
 			return bus.Request{}, false, fmt.Errorf("messages.%d: %v", i, err)
 		}
+		var raws []json.RawMessage
+		_ = json.Unmarshal(m.Content, &raws)
+		// With thinking on, the API refuses a final assistant turn that
+		// calls a tool without starting with its thinking block.
+		if thinkingOn := w.Thinking != nil && w.Thinking.Type != "disabled"; thinkingOn && m.Role == "assistant" && i == lastAssistant {
+			usesTool := false
+			for _, b := range blocks {
+				usesTool = usesTool || b.Type == "tool_use"
+			}
+			if usesTool && blocks[0].Type != "thinking" && blocks[0].Type != "redacted_thinking" {
+				return bus.Request{}, false, fmt.Errorf("messages.%d.content.0.type: Expected `thinking` or `redacted_thinking`, but found `%s`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`.", i, blocks[0].Type)
+			}
+		}
 		msg := bus.Message{Role: bus.Role(m.Role)}
 		flush := func() {
 			if len(msg.Content) > 0 || len(msg.ToolCalls) > 0 {
@@ -268,8 +301,13 @@ func decodeRequest(raw []byte, body *map[string]json.RawMessage) (bus.Request, b
 			}
 			msg = bus.Message{Role: bus.Role(m.Role)}
 		}
-		for _, b := range blocks {
+		for j, b := range blocks {
 			switch b.Type {
+			case "thinking", "redacted_thinking", "server_tool_use", "web_search_tool_result":
+				if m.Role != "assistant" {
+					return bus.Request{}, false, fmt.Errorf("messages.%d: %s in a user turn", i, b.Type)
+				}
+				msg.Content = append(msg.Content, bus.Part{Type: bus.VendorPart, Vendor: bus.VendorAnthropic, Raw: raws[j]})
 			case "text":
 				if b.Text == "" {
 					return bus.Request{}, false, fmt.Errorf("messages.%d: empty text block", i)
@@ -318,6 +356,10 @@ func decodeRequest(raw []byte, body *map[string]json.RawMessage) (bus.Request, b
 			}
 		}
 		flush()
+	}
+	if len(server) > 0 {
+		raw, _ := json.Marshal(server)
+		req.Extra = map[string]json.RawMessage{"tools": raw}
 	}
 	for k, v := range *body {
 		switch k {

@@ -199,6 +199,39 @@ func Run(t *testing.T, newProvider func(baseURL string) bus.Provider, fake Fake,
 		})
 	}
 
+	t.Run("another vendor's block in the history is left out", func(t *testing.T) {
+		// A conversation that went through another vendor carries its
+		// blocks (e.g. Anthropic thinking); they must not reach this one,
+		// nor make the call fail.
+		fake.Next(Script{Text: "Hello again."})
+		turn := basic
+		turn.Messages = []bus.Message{
+			{Role: bus.User, Content: []bus.Part{{Type: bus.TextPart, Text: "Say hello."}}},
+			{Role: bus.Assistant, Content: []bus.Part{
+				{Type: bus.VendorPart, Vendor: "elsewhere", Raw: json.RawMessage(`{"type":"private_reasoning","signature":"abc"}`)},
+				{Type: bus.TextPart, Text: "Hello."}}},
+			{Role: bus.User, Content: []bus.Part{{Type: bus.TextPart, Text: "Again."}}},
+		}
+		resp, err := p.Chat(ctx, turn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Message.Text() != "Hello again." {
+			t.Fatalf("response = %+v", resp)
+		}
+		last := fake.Last()
+		if len(last.Messages) != 3 || last.Messages[1].Text() != "Hello." {
+			t.Fatalf("upstream received %+v", last.Messages)
+		}
+		for _, m := range last.Messages {
+			for _, part := range m.Content {
+				if part.Type != bus.TextPart {
+					t.Fatalf("upstream received a %s part: %+v", part.Type, last.Messages)
+				}
+			}
+		}
+	})
+
 	t.Run("errors are classified for routing", func(t *testing.T) {
 		cases := []struct {
 			name   string

@@ -127,7 +127,9 @@ func scanRequest(req bus.Request) []string {
 		for _, p := range m.Content {
 			add(fmt.Sprintf("messages[%d]", i), p.Text)
 			if p.Type == bus.VendorPart {
-				add(fmt.Sprintf("messages[%d]", i), vendorText(p.Raw))
+				// Thinking text, a server tool's input, search results: all
+				// content that leaves the machine.
+				add(fmt.Sprintf("messages[%d]", i), string(p.Raw))
 			}
 		}
 		for _, c := range m.ToolCalls {
@@ -135,41 +137,6 @@ func scanRequest(req bus.Request) []string {
 		}
 	}
 	return kinds
-}
-
-// opaqueFields are the provider's own tokens inside vendor blocks
-// (signatures, encrypted search results): random-looking by design, so the
-// high-entropy detector would mistake them for secrets. Everything else in
-// a vendor block — thinking text, a server tool's input, result titles and
-// URLs — is scanned like any other content.
-var opaqueFields = map[string]bool{"signature": true, "data": true, "encrypted_content": true, "encrypted_index": true}
-
-// vendorText is a vendor block's JSON without its opaque fields.
-func vendorText(raw json.RawMessage) string {
-	var v any
-	if json.Unmarshal(raw, &v) != nil {
-		return string(raw)
-	}
-	var strip func(any) any
-	strip = func(v any) any {
-		switch t := v.(type) {
-		case map[string]any:
-			for k, x := range t {
-				if opaqueFields[k] {
-					delete(t, k)
-				} else {
-					t[k] = strip(x)
-				}
-			}
-		case []any:
-			for i, x := range t {
-				t[i] = strip(x)
-			}
-		}
-		return v
-	}
-	b, _ := json.Marshal(strip(v))
-	return string(b)
 }
 
 func sensitivity(kinds []string) string {

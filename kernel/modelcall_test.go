@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -430,5 +431,31 @@ func TestAFailedSettlementStillRecordsTheCall(t *testing.T) {
 	}
 	if outcome["outcome"] != "ok" || !strings.Contains(fmt.Sprint(outcome["settle_error"]), "rsv_gone") {
 		t.Fatalf("model.call body %v: want outcome ok and the settlement error", outcome)
+	}
+}
+
+func TestScanRequestReadsVendorBlocks(t *testing.T) {
+	vendor := func(raw string) bus.Message {
+		return bus.Message{Role: bus.Assistant, Content: []bus.Part{{Type: bus.VendorPart, Vendor: bus.VendorAnthropic, Raw: json.RawMessage(raw)}}}
+	}
+	// Signatures and encrypted results are random by design; they must not
+	// be taken for secrets (that would keep every thinking turn local).
+	opaque := bus.Request{Messages: []bus.Message{
+		vendor(`{"type":"thinking","thinking":"","signature":"EqQBCkgIBxABGAIiQHr9kT3mZ8xQ2vW7nL5pB1cF4dJ6gH0sK9aY2eU3iO8lM7jN4bV5cX1zQ0wE6rT8yU2iP4oA9sD3fG7hJ1kL5mN=="}`),
+		vendor(`{"type":"redacted_thinking","data":"EmwKAhgBEgyT3mZ8xQ2vW7nL5pB1cF4dJ6gH0sK9aY2eU3iO8lM7jN4bV5cX1zQ0wE6rT8yU"}`),
+		vendor(`{"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[{"type":"web_search_result","title":"Monsoon","url":"https://example.org/m","encrypted_content":"Eqgf9xQ2vW7nL5pB1cF4dJ6gH0sK9aY2eU3iO8lM7jN4bV5cX1zQ0wE6rT8yU2iP4oA9sD3fG7hJ1kL5mN"}]}`),
+	}}
+	if kinds := scanRequest(opaque); len(kinds) != 0 {
+		t.Errorf("opaque provider tokens were taken for %v", kinds)
+	}
+	// What a vendor block says is content like any other: a secret in
+	// thinking text or in a server tool's input keeps the call local.
+	for _, raw := range []string{
+		`{"type":"thinking","thinking":"The key AKIA2E3RD7XQ5YLZ4W6P goes in the config.","signature":"s"}`,
+		`{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{"query":"AKIA2E3RD7XQ5YLZ4W6P leaked"}}`,
+	} {
+		if kinds := scanRequest(bus.Request{Messages: []bus.Message{vendor(raw)}}); !slices.Contains(kinds, "secret.aws_access_key") {
+			t.Errorf("%s: findings %v, want secret.aws_access_key", raw, kinds)
+		}
 	}
 }

@@ -43,6 +43,11 @@ func FuzzParseMessages(f *testing.F) {
 			default:
 				t.Fatalf("role %q", m.Role)
 			}
+			for _, p := range m.Content {
+				if p.Type == bus.VendorPart && (p.Vendor != bus.VendorAnthropic || !json.Valid(p.Raw) || p.Raw[0] != '{') {
+					t.Fatalf("bad vendor part %+v", p)
+				}
+			}
 			for _, tc := range m.ToolCalls {
 				if tc.ID == "" || tc.Name == "" || !json.Valid(tc.Arguments) || tc.Arguments[0] != '{' {
 					t.Fatalf("bad tool call %+v", tc)

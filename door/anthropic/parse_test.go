@@ -304,3 +304,37 @@ func TestSystemMessagesInsideMessagesAreKeptInPlace(t *testing.T) {
 		t.Fatal("a system message with an image was accepted")
 	}
 }
+
+// A conversation after a web search carries the server tool's call and
+// result in the assistant turn: kept verbatim, in order, for Anthropic.
+func TestParseServerToolHistory(t *testing.T) {
+	c := mustParse(t, `{
+	  "model": "claude-sonnet-4-5", "max_tokens": 100,
+	  "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+	  "messages": [
+	    {"role": "user", "content": "When does the monsoon reach Kerala?"},
+	    {"role": "assistant", "content": [
+	      {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "monsoon onset Kerala"}},
+	      {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": [{"type": "web_search_result", "title": "Monsoon", "url": "https://example.org/m", "encrypted_content": "Eqgf"}]},
+	      {"type": "text", "text": "Around 1 June.", "citations": [{"type": "web_search_result_location", "url": "https://example.org/m", "cited_text": "1 June", "encrypted_index": "Eo8B"}]}
+	    ]},
+	    {"role": "user", "content": "And Mumbai?"}
+	  ]
+	}`)
+	a := c.Request.Messages[1]
+	if a.Role != bus.Assistant || len(a.Content) != 3 || a.Text() != "Around 1 June." {
+		t.Fatalf("assistant = %+v", a)
+	}
+	for i, typ := range []string{"server_tool_use", "web_search_tool_result"} {
+		p := a.Content[i]
+		var b struct {
+			Type string `json:"type"`
+		}
+		if p.Type != bus.VendorPart || p.Vendor != bus.VendorAnthropic || json.Unmarshal(p.Raw, &b) != nil || b.Type != typ {
+			t.Errorf("content[%d] = %s %s %s, want the %s block", i, p.Type, p.Vendor, p.Raw, typ)
+		}
+	}
+	if !strings.Contains(string(a.Content[1].Raw), `"encrypted_content":"Eqgf"`) {
+		t.Errorf("the result block lost its encrypted content: %s", a.Content[1].Raw)
+	}
+}

@@ -484,9 +484,12 @@ func writeVendorBlock(out *sseWriter, index int, raw json.RawMessage) error {
 		deltas = append(deltas, sseDelta{Type: "input_json_delta", PartialJSON: &in})
 		fields["input"] = json.RawMessage(`{}`)
 	}
-	startBlock, err := json.Marshal(fields)
-	if err != nil {
-		return err
+	startBlock := raw // sent whole, verbatim
+	if len(deltas) > 0 || kind == "thinking" {
+		var err error
+		if startBlock, err = json.Marshal(fields); err != nil {
+			return err
+		}
 	}
 	if err := out.send("content_block_start", sseBlockStart{Type: "content_block_start", Index: index, ContentBlock: wireBlock{raw: startBlock}}); err != nil {
 		return err

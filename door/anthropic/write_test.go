@@ -369,3 +369,84 @@ func TestWriteErrorAndCount(t *testing.T) {
 		t.Errorf("count = %d %s", rec.Code, rec.Body)
 	}
 }
+
+func vendorEvent(raw string) bus.Event {
+	return bus.Event{Type: bus.VendorBlock, Block: bus.Part{Type: bus.VendorPart, Vendor: bus.VendorAnthropic, Raw: json.RawMessage(raw)}}
+}
+
+// Thinking and server-tool blocks are streamed the way the Messages API
+// streams them, so that a client's accumulator rebuilds them exactly.
+func TestWriteStreamVendorBlocks(t *testing.T) {
+	s := &fakeStream{events: []bus.Event{
+		vendorEvent(`{"type":"thinking","thinking":"Look it up.","signature":"EqQBsig=="}`),
+		vendorEvent(`{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{"query":"monsoon onset"}}`),
+		vendorEvent(`{"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[{"type":"web_search_result","title":"Monsoon","url":"https://example.org/m","encrypted_content":"Eqgf"}]}`),
+		{Type: bus.VendorBlock, Block: bus.Part{Type: bus.VendorPart, Vendor: "elsewhere", Raw: json.RawMessage(`{"type":"reasoning"}`)}},
+		{Type: bus.TextDelta, Text: "Early June."},
+		vendorEvent(`{"type":"redacted_thinking","data":"EmwKAhgBEgy"}`),
+		{Type: bus.Done, Stop: bus.StopPaused},
+	}}
+	rec := httptest.NewRecorder()
+	if err := WriteStream(rec, "claude-opus-5-5", s); err != nil {
+		t.Fatal(err)
+	}
+	fs := readSSE(t, rec.Body.String())
+	want := "message_start,ping," +
+		"content_block_start,content_block_delta,content_block_delta,content_block_stop," + // thinking
+		"content_block_start,content_block_delta,content_block_stop," + // server_tool_use
+		"content_block_start,content_block_stop," + // web_search_tool_result
+		"content_block_start,content_block_delta,content_block_stop," + // text
+		"content_block_start,content_block_stop," + // redacted_thinking
+		"message_delta,message_stop"
+	if got := names(fs); got != want {
+		t.Fatalf("events:\n got %s\nwant %s", got, want)
+	}
+	checks := []struct {
+		i    int
+		want string
+	}{
+		{2, `{"type":"content_block_start","index":0,"content_block":{"signature":"","thinking":"","type":"thinking"}}`},
+		{3, `{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Look it up."}}`},
+		{4, `{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQBsig=="}}`},
+		{6, `{"type":"content_block_start","index":1,"content_block":{"id":"srvtoolu_1","input":{},"name":"web_search","type":"server_tool_use"}}`},
+		{7, `{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"query\":\"monsoon onset\"}"}}`},
+		{9, `{"type":"content_block_start","index":2,"content_block":{"type":"web_search_tool_result","tool_use_id":"srvtoolu_1","content":[{"type":"web_search_result","title":"Monsoon","url":"https://example.org/m","encrypted_content":"Eqgf"}]}}`},
+		{11, `{"type":"content_block_start","index":3,"content_block":{"type":"text","text":""}}`},
+		{14, `{"type":"content_block_start","index":4,"content_block":{"type":"redacted_thinking","data":"EmwKAhgBEgy"}}`},
+	}
+	for _, c := range checks {
+		if fs[c.i].raw != c.want {
+			t.Errorf("event %d:\n got %s\nwant %s", c.i, fs[c.i].raw, c.want)
+		}
+	}
+	if d := fs[len(fs)-2].data["delta"].(map[string]any); d["stop_reason"] != "pause_turn" {
+		t.Errorf("message_delta = %s, want stop_reason pause_turn", fs[len(fs)-2].raw)
+	}
+}
+
+func TestWriteResponseVendorBlocksInOrder(t *testing.T) {
+	rec := httptest.NewRecorder()
+	WriteResponse(rec, "claude-sonnet-4-5", bus.Response{
+		Message: bus.Message{Role: bus.Assistant, Content: []bus.Part{
+			{Type: bus.VendorPart, Vendor: bus.VendorAnthropic, Raw: json.RawMessage(`{"type": "thinking", "thinking": "", "signature": "sig"}`)},
+			{Type: bus.VendorPart, Vendor: "elsewhere", Raw: json.RawMessage(`{"type":"reasoning"}`)},
+			{Type: bus.TextPart, Text: "Listing."},
+		}, ToolCalls: []bus.ToolCall{{ID: "toolu_1", Name: "Bash", Arguments: json.RawMessage(`{"command":"ls"}`)}}},
+		Stop: bus.StopToolUse,
+	})
+	var m struct {
+		Content []json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`{"type":"thinking","thinking":"","signature":"sig"}`, `{"type":"text","text":"Listing."}`, `{"type":"tool_use","id":"toolu_1","name":"Bash","input":{"command":"ls"}}`}
+	if len(m.Content) != len(want) {
+		t.Fatalf("content = %s", rec.Body.String())
+	}
+	for i := range want {
+		if string(m.Content[i]) != want[i] {
+			t.Errorf("content[%d] = %s, want %s", i, m.Content[i], want[i])
+		}
+	}
+}

@@ -90,6 +90,14 @@ type LeaseOptions struct {
 	// Memory adds canon claims relevant to each model call, with their
 	// citations, to its system prompt (retrieval).
 	Memory bool `json:"memory,omitempty"`
+	// Funding is the reservation on the parent's chain that holds this
+	// lease's whole budget (a funded lease, e.g. a governed run's): what is
+	// reserved under the lease is held on it alone, and what is spent is
+	// drawn from the funding. Never inherited.
+	Funding string `json:"funding,omitempty"`
+	// FundingClosed: the funding was given back (the run ended); only what
+	// was in flight then is still covered, and nothing new may be reserved.
+	FundingClosed bool `json:"funding_closed,omitempty"`
 }
 
 // Reservation is budget held for an action in flight, on a lease and all
@@ -248,10 +256,14 @@ type Tx interface {
 	PutToken(ctx context.Context, t Token) error
 	// PutLease inserts a lease; an existing id or token hash returns ErrConflict.
 	PutLease(ctx context.Context, l Lease) error
-	// UpdateLease rewrites a lease's mutable fields (expiry, spend, state).
+	// UpdateLease rewrites a lease's mutable fields (expiry, spend, state,
+	// options: a funding is closed).
 	UpdateLease(ctx context.Context, l Lease) error
 	// PutReservation inserts a reservation.
 	PutReservation(ctx context.Context, r Reservation) error
+	// UpdateReservation rewrites a reservation's amounts; a missing one
+	// returns ErrNotFound.
+	UpdateReservation(ctx context.Context, r Reservation) error
 	// DeleteReservation removes a reservation; a missing one returns ErrNotFound.
 	DeleteReservation(ctx context.Context, id string) error
 	// PutApproval inserts an approval.

@@ -165,9 +165,13 @@ func (t *tx) PutLease(ctx context.Context, l store.Lease) error {
 }
 
 func (t *tx) UpdateLease(ctx context.Context, l store.Lease) error {
+	options, err := json.Marshal(l.Options)
+	if err != nil {
+		return fmt.Errorf("store: lease options: %w", err)
+	}
 	res, err := t.sqlTx.ExecContext(ctx, `UPDATE leases SET expires_at_ns = ?, spent_micros = ?, reserved_micros = ?,
-		spent_tokens = ?, reserved_tokens = ?, state = ?, ended_ns = ? WHERE id = ?`,
-		timeNS(l.ExpiresAt), l.SpentMicros, l.ReservedMicros, l.SpentTokens, l.ReservedTokens, l.State, timeNS(l.Ended), l.ID)
+		spent_tokens = ?, reserved_tokens = ?, state = ?, ended_ns = ?, options = ? WHERE id = ?`,
+		timeNS(l.ExpiresAt), l.SpentMicros, l.ReservedMicros, l.SpentTokens, l.ReservedTokens, l.State, timeNS(l.Ended), string(options), l.ID)
 	if err != nil {
 		return fmt.Errorf("store: update lease: %w", err)
 	}
@@ -182,6 +186,19 @@ func (t *tx) PutReservation(ctx context.Context, r store.Reservation) error {
 		r.ID, r.LeaseID, r.Micros, r.Tokens, timeNS(r.Created), timeNS(r.Expires))
 	if err != nil {
 		return fmt.Errorf("store: put reservation: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) UpdateReservation(ctx context.Context, r store.Reservation) error {
+	res, err := t.sqlTx.ExecContext(ctx, `UPDATE reservations SET micros = ?, tokens = ? WHERE id = ?`, r.Micros, r.Tokens, r.ID)
+	if err != nil {
+		return fmt.Errorf("store: update reservation: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: update reservation: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("%w: reservation %s", store.ErrNotFound, r.ID)
 	}
 	return nil
 }

@@ -437,6 +437,25 @@ func testReservations(t *testing.T, st store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	err = st.Update(ctx, func(tx store.Tx) error {
+		return tx.UpdateReservation(ctx, store.Reservation{ID: "rsv_0", Micros: 7, Tokens: 3})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.View(ctx, func(tx store.ReadTx) error {
+		r, err := tx.Reservation(ctx, "rsv_0")
+		if err != nil || r.Micros != 7 || r.Tokens != 3 || r.LeaseID == "" {
+			return fmt.Errorf("after update: %+v %v", r, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.UpdateReservation(ctx, store.Reservation{ID: "rsv_none"}) }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("update of a missing reservation: %v", err)
+	}
 	if err := st.Update(ctx, func(tx store.Tx) error { return tx.DeleteReservation(ctx, "rsv_0") }); err != nil {
 		t.Fatal(err)
 	}

@@ -196,14 +196,20 @@ type GrantRequest struct {
 	// holder's behalf: it needs no lease:grant scope on the parent (every
 	// other attenuation rule holds).
 	ForRun bool
+	// Funded sets the child's whole budget aside on the parent's chain at
+	// grant (a reservation held until Unfund, revocation or expiry), so
+	// that nothing else can spend it meanwhile; what the child spends is
+	// drawn from it. Nothing is set aside where the chain has no budget.
+	Funded bool
 }
 
 // Remaining is the budget left on a lease's whole chain: the least of
-// budget − spent − reserved over it and its ancestors that have a budget.
-// -1 means no budget anywhere on the chain.
+// budget − spent − reserved over it and its ancestors that have a budget,
+// up to the first funded lease (whose ancestors have set its budget
+// aside). -1 means no budget anywhere on the chain.
 func Remaining(chain []store.Lease, tokens bool) int64 {
 	rem := int64(-1)
-	for _, l := range chain {
+	for _, l := range held(chain) {
 		budget, spent, reserved := l.BudgetMicros, l.SpentMicros, l.ReservedMicros
 		if tokens {
 			budget, spent, reserved = l.BudgetTokens, l.SpentTokens, l.ReservedTokens
@@ -229,6 +235,18 @@ func (m *Manager) ChainRemaining(ctx context.Context, id string) (int64, error) 
 		return err
 	})
 	return rem, err
+}
+
+// held is the part of a chain whose budgets a reservation on its first
+// lease holds: up to and including the first funded lease. Above that,
+// the funding reservation already holds the funded lease's whole budget.
+func held(ch []store.Lease) []store.Lease {
+	for i, l := range ch {
+		if l.Options.Funding != "" {
+			return ch[:i+1]
+		}
+	}
+	return ch
 }
 
 // chain returns the lease and its ancestors, nearest first.
@@ -351,6 +369,23 @@ func (m *Manager) Grant(ctx context.Context, parent store.Lease, req GrantReques
 			c.BudgetTokens = remTok / 2
 		case c.BudgetTokens >= 0 && remTok >= 0 && c.BudgetTokens > remTok:
 			return &AttenuationError{What: "budget", Reason: fmt.Sprintf("token budget %d exceeds the parent chain's remaining %d", c.BudgetTokens, remTok)}
+		}
+		if req.Funded {
+			// Set the child's budget aside on the parent's chain now.
+			fm, ft := max(c.BudgetMicros, 0), max(c.BudgetTokens, 0)
+			if rem < 0 {
+				fm = 0
+			}
+			if remTok < 0 {
+				ft = 0
+			}
+			if fm > 0 || ft > 0 {
+				f, err := m.ReserveTx(ctx, tx, p.ID, fm, ft, c.MaxTTL)
+				if err != nil {
+					return err
+				}
+				c.Options.Funding = f.ID
+			}
 		}
 		if err := tx.Store().PutLease(ctx, c); err != nil {
 			return err
@@ -538,14 +573,22 @@ func (m *Manager) Revoke(ctx context.Context, caller store.Lease, id string) ([]
 			return err
 		}
 		for _, n := range nodes {
-			if n.State != Active {
-				continue
-			}
-			n.State, n.Ended = Revoked, now
-			if err := tx.Store().UpdateLease(ctx, n.Lease); err != nil {
+			// Read afresh: giving back a funding changes its ancestors.
+			cur, err := tx.Store().Lease(ctx, n.ID)
+			if err != nil {
 				return err
 			}
-			ids = append(ids, n.ID)
+			if cur.State != Active {
+				continue
+			}
+			cur.State, cur.Ended = Revoked, now
+			if err := tx.Store().UpdateLease(ctx, cur); err != nil {
+				return err
+			}
+			if err := m.unfundTx(ctx, tx, cur.ID); err != nil {
+				return err
+			}
+			ids = append(ids, cur.ID)
 		}
 		body, _ := json.Marshal(map[string]any{"id": id, "revoked": ids})
 		_, err = tx.Append(ledger.Event{Kind: "lease.revoke", Actor: actor(caller), Body: body})
@@ -594,6 +637,18 @@ func (m *Manager) ReserveTx(ctx context.Context, tx *ledger.Tx, leaseID string, 
 		if err := Usable(l, now); err != nil {
 			return store.Reservation{}, err
 		}
+	}
+	ch = held(ch)
+	if top := ch[len(ch)-1]; top.Options.Funding != "" {
+		_, ferr := tx.Store().Reservation(ctx, top.Options.Funding)
+		if top.Options.FundingClosed || errors.Is(ferr, store.ErrNotFound) {
+			return store.Reservation{}, fmt.Errorf("%w: lease %s has given its budget back (its run has ended)", ErrInvalid, top.Name)
+		}
+		if ferr != nil {
+			return store.Reservation{}, ferr
+		}
+	}
+	for _, l := range ch {
 		if l.BudgetMicros >= 0 && l.SpentMicros+l.ReservedMicros+micros > l.BudgetMicros {
 			return store.Reservation{}, &BudgetError{LeaseID: l.ID, Name: l.Name, Remaining: max(l.BudgetMicros-l.SpentMicros-l.ReservedMicros, 0), Wanted: micros}
 		}
@@ -653,11 +708,13 @@ func (m *Manager) release(ctx context.Context, tx *ledger.Tx, reservationID stri
 	if err != nil {
 		return err
 	}
+	relM, relT := res.Micros, res.Tokens // what this reservation holds at each level
+	var closed []store.Lease                // funded leases whose funding is closed: trimmed after
 	for _, l := range ch {
 		before := l.SpentMicros
 		beforeTok := l.SpentTokens
-		l.ReservedMicros = max(l.ReservedMicros-res.Micros, 0)
-		l.ReservedTokens = max(l.ReservedTokens-res.Tokens, 0)
+		l.ReservedMicros = max(l.ReservedMicros-relM, 0)
+		l.ReservedTokens = max(l.ReservedTokens-relT, 0)
 		l.SpentMicros = satAdd(l.SpentMicros, micros)
 		l.SpentTokens = satAdd(l.SpentTokens, tokens)
 		if err := tx.Store().UpdateLease(ctx, l); err != nil {
@@ -671,6 +728,36 @@ func (m *Manager) release(ctx context.Context, tx *ledger.Tx, reservationID stri
 				return err
 			}
 		}
+		if l.Options.Funding == "" {
+			continue
+		}
+		// Above a funded lease nothing of this reservation was held; what
+		// was spent is drawn from the funding the ancestors hold instead.
+		f, err := tx.Store().Reservation(ctx, l.Options.Funding)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			relM, relT = 0, 0
+		case err != nil:
+			return err
+		default:
+			relM, relT = min(micros, f.Micros), min(tokens, f.Tokens)
+			f.Micros, f.Tokens = f.Micros-relM, f.Tokens-relT
+			if err := tx.Store().UpdateReservation(ctx, f); err != nil {
+				return err
+			}
+			if l.Options.FundingClosed {
+				closed = append(closed, l)
+			}
+		}
+	}
+	for _, l := range closed {
+		cur, err := tx.Store().Lease(ctx, l.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := m.trimClosed(ctx, tx, cur); err != nil {
+			return err
+		}
 	}
 	if err := tx.Store().DeleteReservation(ctx, res.ID); err != nil {
 		return err
@@ -678,6 +765,89 @@ func (m *Manager) release(ctx context.Context, tx *ledger.Tx, reservationID stri
 	body, _ := json.Marshal(map[string]any{"reservation": res.ID, "lease": res.LeaseID, "reserved_usd": usd(res.Micros), "spent_usd": usd(micros), "spent_tokens": tokens})
 	_, err = tx.Append(ledger.Event{Kind: kind, Actor: "lease/" + res.LeaseID, Body: body})
 	return err
+}
+
+// Unfund gives back what a funded lease has not spent: the funding keeps
+// only what is in flight under the lease (settled as it completes), the
+// rest returns to the parent's chain, and nothing new may be reserved under
+// the lease. The kernel calls it when a run ends; revocation and expiry do
+// it too. A lease that is not funded is left as it is.
+func (m *Manager) Unfund(ctx context.Context, leaseID string) error {
+	return m.led.Commit(ctx, func(tx *ledger.Tx) error { return m.unfundTx(ctx, tx, leaseID) })
+}
+
+func (m *Manager) unfundTx(ctx context.Context, tx *ledger.Tx, leaseID string) error {
+	l, err := tx.Store().Lease(ctx, leaseID)
+	if err != nil {
+		return err
+	}
+	if l.Options.Funding == "" || l.Options.FundingClosed {
+		return nil
+	}
+	l.Options.FundingClosed = true
+	if err := tx.Store().UpdateLease(ctx, l); err != nil {
+		return err
+	}
+	t, err := m.trimClosed(ctx, tx, l)
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(map[string]any{"reservation": l.Options.Funding, "lease": l.Parent, "funded_lease": l.ID,
+		"released_usd": usd(t.giveM), "released_tokens": t.giveT, "in_flight_usd": usd(t.keepM), "in_flight_tokens": t.keepT})
+	_, err = tx.Append(ledger.Event{Kind: "spend.unfund", Actor: "lease/" + l.ID, Body: body})
+	return err
+}
+
+type trim struct{ giveM, giveT, keepM, keepT int64 }
+
+// trimClosed shrinks the funding of l, a lease whose funding is closed, to
+// what is still in flight under it, and gives the rest back to the chain
+// that holds the funding. That chain's top may itself be a closed funded
+// lease whose in-flight amount just shrank: it is trimmed in turn.
+func (m *Manager) trimClosed(ctx context.Context, tx *ledger.Tx, l store.Lease) (trim, error) {
+	var t trim
+	if l.Options.Funding == "" || !l.Options.FundingClosed {
+		return t, nil
+	}
+	f, err := tx.Store().Reservation(ctx, l.Options.Funding)
+	if errors.Is(err, store.ErrNotFound) {
+		return t, nil // already released (swept)
+	}
+	if err != nil {
+		return t, err
+	}
+	t.keepM, t.keepT = min(l.ReservedMicros, f.Micros), min(l.ReservedTokens, f.Tokens)
+	t.giveM, t.giveT = f.Micros-t.keepM, f.Tokens-t.keepT
+	if t.giveM == 0 && t.giveT == 0 && (t.keepM > 0 || t.keepT > 0) {
+		return t, nil
+	}
+	ch, err := chain(ctx, tx.Store(), f.LeaseID)
+	if err != nil {
+		return t, err
+	}
+	ch = held(ch)
+	for _, a := range ch {
+		a.ReservedMicros = max(a.ReservedMicros-t.giveM, 0)
+		a.ReservedTokens = max(a.ReservedTokens-t.giveT, 0)
+		if err := tx.Store().UpdateLease(ctx, a); err != nil {
+			return t, err
+		}
+	}
+	f.Micros, f.Tokens = t.keepM, t.keepT
+	if t.keepM == 0 && t.keepT == 0 {
+		err = tx.Store().DeleteReservation(ctx, f.ID)
+	} else {
+		err = tx.Store().UpdateReservation(ctx, f)
+	}
+	if err != nil {
+		return t, err
+	}
+	top, err := tx.Store().Lease(ctx, ch[len(ch)-1].ID)
+	if err != nil {
+		return t, err
+	}
+	_, err = m.trimClosed(ctx, tx, top)
+	return t, err
 }
 
 func satAdd(a, b int64) int64 {
@@ -712,6 +882,9 @@ func (m *Manager) Sweep(ctx context.Context) (expired, released int, err error) 
 			}
 			cur.State, cur.Ended = Expired, cur.ExpiresAt
 			if err := tx.Store().UpdateLease(ctx, cur); err != nil {
+				return err
+			}
+			if err := m.unfundTx(ctx, tx, cur.ID); err != nil {
 				return err
 			}
 			body, _ := json.Marshal(map[string]any{"id": cur.ID, "name": cur.Name, "expired_at": cur.ExpiresAt.Format(time.RFC3339Nano)})

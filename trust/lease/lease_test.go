@@ -500,3 +500,150 @@ func ledgerHas(t *testing.T, f *fixture, kind, id string) bool {
 	}
 	return found
 }
+
+// amounts is a lease's spent and reserved micro-USD.
+func amounts(t *testing.T, f *fixture, id string) [2]int64 {
+	t.Helper()
+	l := f.get(t, id)
+	return [2]int64{l.SpentMicros, l.ReservedMicros}
+}
+
+func TestAFundedLeaseSetsItsBudgetAsideAndDrawsItDown(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	parent, _ := f.grant(t, f.root, GrantRequest{Name: "agent", Scopes: []string{"tool:*", "lease:grant"}, BudgetMicros: 1_000_000})
+	run, _ := f.grant(t, parent, GrantRequest{Name: "run", Scopes: []string{"tool:*"}, BudgetMicros: 600_000, Funded: true})
+	if run.Options.Funding == "" {
+		t.Fatal("a funded grant has no funding reservation")
+	}
+	// Set aside at once: the parent has 400,000 left for anything else.
+	if got := amounts(t, f, parent.ID); got != [2]int64{0, 600_000} {
+		t.Fatalf("parent spent/reserved %v after the funded grant", got)
+	}
+	if _, err := f.m.Reserve(ctx, parent.ID, 400_001, 0, time.Minute); err == nil {
+		t.Fatal("the parent could spend the budget set aside for the run")
+	}
+	// The run's own reservations are held on the run alone…
+	r, err := f.m.Reserve(ctx, run.ID, 200_000, 0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := amounts(t, f, parent.ID); got != [2]int64{0, 600_000} {
+		t.Fatalf("parent %v while the run holds a reservation: counted twice", got)
+	}
+	// …and what they spend is drawn from the funding.
+	if err := f.m.Settle(ctx, r.ID, 150_000, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := amounts(t, f, run.ID); got != [2]int64{150_000, 0} {
+		t.Fatalf("run %v after settling 150,000", got)
+	}
+	if got := amounts(t, f, parent.ID); got != [2]int64{150_000, 450_000} {
+		t.Fatalf("parent %v after the run spent 150,000, want spent 150,000 and 450,000 still set aside", got)
+	}
+	if _, err := f.m.Reserve(ctx, run.ID, 450_001, 0, time.Minute); err == nil {
+		t.Fatal("the run reserved past its budget")
+	}
+	// A call in flight when the run ends stays covered; the rest goes back.
+	inflight, err := f.m.Reserve(ctx, run.ID, 100_000, 0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.Unfund(ctx, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := amounts(t, f, parent.ID); got != [2]int64{150_000, 100_000} {
+		t.Fatalf("parent %v after the run ended with 100,000 in flight", got)
+	}
+	if _, err := f.m.Reserve(ctx, run.ID, 1, 0, time.Minute); err == nil {
+		t.Fatal("reserved under a lease whose run has ended")
+	}
+	if _, err := f.m.Reserve(ctx, parent.ID, 750_000, 0, time.Minute); err != nil {
+		t.Fatalf("the parent cannot use what the run gave back: %v", err)
+	}
+	if err := f.m.Settle(ctx, inflight.ID, 80_000, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := amounts(t, f, parent.ID); got != [2]int64{230_000, 750_000} {
+		t.Fatalf("parent %v after the in-flight call settled at 80,000", got)
+	}
+	if err := f.m.Unfund(ctx, run.ID); err != nil {
+		t.Fatalf("a second Unfund: %v", err)
+	}
+	for _, kind := range []string{"spend.unfund"} {
+		if !ledgerHas(t, f, kind, run.ID) {
+			t.Errorf("no %s entry for the run's lease", kind)
+		}
+	}
+}
+
+func TestNestedFundedLeasesChargeEveryLevelOnce(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	agent, _ := f.grant(t, f.root, GrantRequest{Name: "agent", Scopes: []string{"tool:*", "lease:grant"}, BudgetMicros: 1_000_000})
+	run, _ := f.grant(t, agent, GrantRequest{Name: "run", Scopes: []string{"tool:*"}, BudgetMicros: 500_000, Funded: true, ForRun: true})
+	child, _ := f.grant(t, run, GrantRequest{Name: "child", Scopes: []string{"tool:*"}, BudgetMicros: -1, Funded: true, ForRun: true})
+	if child.BudgetMicros != 250_000 {
+		t.Fatalf("the spawned child got %d, want half of the run's 500,000", child.BudgetMicros)
+	}
+	if a, r := amounts(t, f, agent.ID), amounts(t, f, run.ID); a != [2]int64{0, 500_000} || r != [2]int64{0, 250_000} {
+		t.Fatalf("agent %v, run %v after the nested funded grant", a, r)
+	}
+	res, err := f.m.Reserve(ctx, child.ID, 100_000, 0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.Settle(ctx, res.ID, 60_000, 0); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]int64{child.ID: {60_000, 0}, run.ID: {60_000, 190_000}, agent.ID: {60_000, 440_000}}
+	for id, w := range want {
+		if got := amounts(t, f, id); got != w {
+			t.Errorf("%s: spent/reserved %v, want %v", id, got, w)
+		}
+	}
+	// Revoking the run gives back both fundings.
+	if _, err := f.m.Revoke(ctx, f.root, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	if a := amounts(t, f, agent.ID); a != [2]int64{60_000, 0} {
+		t.Fatalf("agent %v after the run was revoked, want nothing left set aside", a)
+	}
+	if rem := remainingOf(t, f, agent.ID); rem != 940_000 {
+		t.Fatalf("agent has %d left, want 940,000", rem)
+	}
+}
+
+func TestAnExpiredFundedLeaseGivesItsBudgetBack(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	agent, _ := f.grant(t, f.root, GrantRequest{Name: "agent", Scopes: []string{"tool:*", "lease:grant"}, BudgetMicros: 1_000_000, TTL: 3 * time.Hour})
+	run, _ := f.grant(t, agent, GrantRequest{Name: "run", Scopes: []string{"tool:*"}, BudgetMicros: 300_000, TTL: time.Hour, Funded: true})
+	f.clk.advance(time.Hour + time.Second)
+	if _, _, err := f.m.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.get(t, run.ID); got.State != Expired || !got.Options.FundingClosed {
+		t.Fatalf("run lease %+v after the sweep", got)
+	}
+	if a := amounts(t, f, agent.ID); a != [2]int64{0, 0} {
+		t.Fatalf("agent %v after the funded lease expired", a)
+	}
+}
+
+func TestAFundedGrantThatDoesNotFitIsRefused(t *testing.T) {
+	f := newFixture(t)
+	agent, _ := f.grant(t, f.root, GrantRequest{Name: "agent", Scopes: []string{"tool:*", "lease:grant"}, BudgetMicros: 1_000_000})
+	f.grant(t, agent, GrantRequest{Name: "run1", Scopes: []string{"tool:*"}, BudgetMicros: 700_000, Funded: true})
+	_, _, err := f.m.Grant(context.Background(), agent, GrantRequest{Name: "run2", Scopes: []string{"tool:*"}, BudgetMicros: 400_000, Funded: true})
+	var ae *AttenuationError
+	if !errors.As(err, &ae) || ae.What != "budget" {
+		t.Fatalf("a second run asking for more than is left: %v", err)
+	}
+	// Without a budget anywhere on the chain there is nothing to set aside.
+	free, _ := f.grant(t, f.root, GrantRequest{Name: "free", Scopes: []string{"tool:*", "lease:grant"}, BudgetMicros: -1})
+	run, _ := f.grant(t, free, GrantRequest{Name: "run", Scopes: []string{"tool:*"}, BudgetMicros: -1, Funded: true})
+	if run.Options.Funding != "" {
+		t.Fatalf("a funding on an unbudgeted chain: %+v", run.Options)
+	}
+}

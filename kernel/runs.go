@@ -510,6 +510,13 @@ func (s *System) execute(ctx context.Context, id string, resumed bool) {
 		}
 		r.fail(ctx, state, err)
 	}
+	// The run is over: what its lease has not spent goes back to the
+	// caller's budget (calls still settling stay covered until they do).
+	if r.run.RunLease != "" {
+		if err := s.Leases.Unfund(context.WithoutCancel(ctx), r.run.RunLease); err != nil {
+			s.Log.Warn("run budget not given back", "run", id, "err", err.Error())
+		}
+	}
 }
 
 // cancelError ends a run as cancelled (its lease was revoked, an approval
@@ -767,6 +774,10 @@ func (r *runner) contract(ctx context.Context, caller store.Lease, sk *skill.Ski
 		// TTL 0: an hour, never past the parent lease's expiry.
 		Name: "run " + r.run.ID, Scopes: sk.Scopes, BudgetMicros: budget, BudgetTokens: -1,
 		Options: store.LeaseOptions{LocalOnly: sk.Routing.LocalOnly}, ForRun: true,
+		// The budget is set aside on the caller's chain now: nothing else
+		// can spend it while the run goes on; what is left comes back at
+		// its end.
+		Funded: true,
 	})
 	if err != nil {
 		return fmt.Errorf("the run's lease: %w", err)

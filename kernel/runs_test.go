@@ -214,6 +214,11 @@ func TestSpawnedRunsGetHalfTheBudgetAndDieWithTheirParent(t *testing.T) {
 	if err != nil || cl.Parent != pl.ID || cl.BudgetMicros != 250_000 || child.Depth != 1 {
 		t.Fatalf("child run lease: %+v (%v)", cl, err)
 	}
+	// Each budget was set aside when its contract was made: the agent holds
+	// the parent run's half, the parent run the child's quarter.
+	if a, p := mustLease(t, sys, agent.ID), mustLease(t, sys, pl.ID); a.ReservedMicros != 500_000 || p.ReservedMicros != 250_000 {
+		t.Fatalf("set aside: agent %d, parent run %d; want 500,000 and 250,000", a.ReservedMicros, p.ReservedMicros)
+	}
 	// Revoking the agent's lease revokes both runs' leases at once.
 	ids, err := sys.Leases.Revoke(ctx, owner, agent.ID)
 	if err != nil || len(ids) != 3 {
@@ -225,6 +230,58 @@ func TestSpawnedRunsGetHalfTheBudgetAndDieWithTheirParent(t *testing.T) {
 		if r := waitEnded(t, sys, id); r.State != RunCancelled || r.Output != nil {
 			t.Fatalf("run %s after its lease was revoked: %s %q", id, r.State, r.Error)
 		}
+	}
+	if a := mustLease(t, sys, agent.ID); a.ReservedMicros != 0 {
+		t.Fatalf("the agent still has %d set aside after its runs were revoked", a.ReservedMicros)
+	}
+}
+
+func mustLease(t *testing.T, sys *System, id string) store.Lease {
+	t.Helper()
+	l, err := sys.leaseByID(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestARunsBudgetIsSetAsideAndWhatIsLeftComesBack(t *testing.T) {
+	block := make(chan struct{})
+	sys, _ := newRunFixture(t, func(model, system, prompt string) string {
+		<-block
+		return goodSummary
+	})
+	ctx := context.Background()
+	agent, _, err := sys.Leases.Grant(ctx, rootLease(t, sys), lease.GrantRequest{Name: "agent", Scopes: []string{"model:*", "skill:run:*"}, BudgetMicros: 1_000_000, BudgetTokens: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := sys.StartRun(ctx, agent, RunRequest{Skill: "summarize", Inputs: map[string]any{"text": "The kernel governs."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.RunLease == "" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		r, _ = sys.Run(ctx, r.ID)
+	}
+	// While it runs, the agent cannot spend what the run may need.
+	if a := mustLease(t, sys, agent.ID); a.ReservedMicros != 500_000 {
+		t.Fatalf("agent reserved %d while its run goes on, want the run's 500,000", a.ReservedMicros)
+	}
+	if _, err := sys.Leases.Reserve(ctx, agent.ID, 500_001, 0, time.Minute); err == nil {
+		t.Fatal("the agent could reserve the budget set aside for its run")
+	}
+	close(block)
+	if r = waitEnded(t, sys, r.ID); r.State != RunSucceeded {
+		t.Fatalf("run %s %q", r.State, r.Error)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for mustLease(t, sys, agent.ID).ReservedMicros != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // Unfund follows the final state
+	}
+	if a, rl := mustLease(t, sys, agent.ID), mustLease(t, sys, r.RunLease); a.ReservedMicros != 0 || !rl.Options.FundingClosed {
+		t.Fatalf("after the run: agent reserved %d, run lease options %+v", a.ReservedMicros, rl.Options)
 	}
 }
 

@@ -709,7 +709,7 @@ func (m *Manager) release(ctx context.Context, tx *ledger.Tx, reservationID stri
 		return err
 	}
 	relM, relT := res.Micros, res.Tokens // what this reservation holds at each level
-	var closed []store.Lease                // funded leases whose funding is closed: trimmed after
+	var closed []store.Lease             // funded leases whose funding is closed: trimmed after
 	for _, l := range ch {
 		before := l.SpentMicros
 		beforeTok := l.SpentTokens

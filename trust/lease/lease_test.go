@@ -647,3 +647,140 @@ func TestAFundedGrantThatDoesNotFitIsRefused(t *testing.T) {
 		t.Fatalf("a funding on an unbudgeted chain: %+v", run.Options)
 	}
 }
+
+// Random grants (funded and not), reservations, settlements, unfundings and
+// revocations: no budget on any chain is ever overspent while reservations
+// stay within what they reserved, and once everything is settled and every
+// funding given back, nothing is left reserved and every lease has been
+// charged exactly what was spent in its subtree.
+func TestRandomFundedTreesAccountExactly(t *testing.T) {
+	for seed := int64(1); seed <= 6; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			rng := rand.New(rand.NewPCG(uint64(seed), 7))
+			agent, _ := f.grant(t, f.root, GrantRequest{Name: "agent", Scopes: []string{"tool:*", "lease:grant"}, BudgetMicros: 1_000_000})
+			leases := []store.Lease{agent}
+			type flight struct {
+				id, lease string
+				micros    int64
+			}
+			var inFlight []flight
+			spentIn := map[string]int64{} // settled on reservations made on this lease
+			check := func(step int) {
+				t.Helper()
+				for _, l := range leases {
+					g := f.get(t, l.ID)
+					if g.BudgetMicros >= 0 && g.SpentMicros+g.ReservedMicros > g.BudgetMicros {
+						t.Fatalf("step %d: %s spent %d + reserved %d > budget %d", step, g.Name, g.SpentMicros, g.ReservedMicros, g.BudgetMicros)
+					}
+				}
+			}
+			for step := range 250 {
+				l := leases[rng.IntN(len(leases))]
+				switch op := rng.IntN(10); {
+				case op < 2: // grant
+					budget := int64(-1)
+					if rng.IntN(3) > 0 {
+						budget = rng.Int64N(300_000) + 1
+					}
+					c, _, err := f.m.Grant(ctx, l, GrantRequest{Name: fmt.Sprintf("l%d", step), Scopes: []string{"tool:*", "lease:grant"},
+						BudgetMicros: budget, BudgetTokens: -1, Funded: rng.IntN(3) > 0})
+					if err == nil {
+						leases = append(leases, c)
+					}
+				case op < 6: // reserve
+					r, err := f.m.Reserve(ctx, l.ID, rng.Int64N(50_000)+1, 0, time.Hour)
+					if err == nil {
+						inFlight = append(inFlight, flight{r.ID, l.ID, r.Micros})
+					}
+				case op < 8: // settle at most what was reserved
+					if len(inFlight) == 0 {
+						continue
+					}
+					i := rng.IntN(len(inFlight))
+					fl := inFlight[i]
+					inFlight = append(inFlight[:i], inFlight[i+1:]...)
+					m := rng.Int64N(fl.micros + 1)
+					if err := f.m.Settle(ctx, fl.id, m, 0); err != nil {
+						t.Fatalf("step %d: settle: %v", step, err)
+					}
+					spentIn[fl.lease] += m
+				case op < 9:
+					if err := f.m.Unfund(ctx, l.ID); err != nil {
+						t.Fatalf("step %d: unfund: %v", step, err)
+					}
+				default:
+					if l.ID != agent.ID && rng.IntN(3) == 0 {
+						if _, err := f.m.Revoke(ctx, f.root, l.ID); err != nil {
+							t.Fatalf("step %d: revoke: %v", step, err)
+						}
+					}
+				}
+				check(step)
+			}
+			for _, fl := range inFlight {
+				m := rng.Int64N(fl.micros + 1)
+				if err := f.m.Settle(ctx, fl.id, m, 0); err != nil {
+					t.Fatal(err)
+				}
+				spentIn[fl.lease] += m
+			}
+			for _, l := range leases {
+				if err := f.m.Unfund(ctx, l.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			check(-1)
+			for _, l := range leases {
+				g := f.get(t, l.ID)
+				var want int64
+				for id, m := range spentIn {
+					if ok, _ := f.inSubtree(t, l.ID, id); ok {
+						want += m
+					}
+				}
+				if g.ReservedMicros != 0 || g.SpentMicros != want {
+					t.Errorf("%s: reserved %d, spent %d; want 0 and %d (spent in its subtree)", g.Name, g.ReservedMicros, g.SpentMicros, want)
+				}
+			}
+			err := f.st.View(ctx, func(tx store.ReadTx) error {
+				left, err := tx.ExpiredReservations(ctx, f.clk.now().Add(1000*time.Hour))
+				if err == nil && len(left) > 0 {
+					return fmt.Errorf("%d reservations left, e.g. %+v", len(left), left[0])
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func (f *fixture) inSubtree(t *testing.T, root, id string) (bool, error) {
+	var ok bool
+	err := f.st.View(context.Background(), func(tx store.ReadTx) (err error) {
+		ok, err = inSubtree(context.Background(), tx, root, id)
+		return err
+	})
+	return ok, err
+}
+
+// What a funded lease has left is its own: its ancestors have already set
+// its budget aside, so their smaller remainder does not limit it twice.
+func TestAFundedLeaseHasItsWholeBudgetToGive(t *testing.T) {
+	f := newFixture(t)
+	agent, _ := f.grant(t, f.root, GrantRequest{Name: "agent", Scopes: []string{"tool:*", "lease:grant"}, BudgetMicros: 1_000_000})
+	run, _ := f.grant(t, agent, GrantRequest{Name: "run", Scopes: []string{"tool:*"}, BudgetMicros: 800_000, Funded: true, ForRun: true})
+	if rem := remainingOf(t, f, run.ID); rem != 800_000 {
+		t.Fatalf("the run has %d left, want its whole 800,000", rem)
+	}
+	if rem := remainingOf(t, f, agent.ID); rem != 200_000 {
+		t.Fatalf("the agent has %d left, want 200,000", rem)
+	}
+	child, _ := f.grant(t, run, GrantRequest{Name: "child", Scopes: []string{"tool:*"}, BudgetMicros: -1, Funded: true, ForRun: true})
+	if child.BudgetMicros != 400_000 {
+		t.Fatalf("a spawned child got %d, want half of the run's 800,000", child.BudgetMicros)
+	}
+}

@@ -257,18 +257,7 @@ func TestStreamEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	var evs []bus.Event
-	for {
-		ev, err := s.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, ev)
-	}
+	evs := drain(t, s)
 	// The thinking block comes whole, put together from its deltas, so that
 	// the client can send it back with its signature.
 	if len(evs) != 5 || evs[0].Type != bus.VendorBlock || evs[0].Block.Vendor != bus.VendorAnthropic ||
@@ -347,18 +336,7 @@ func TestStreamedServerToolBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	var evs []bus.Event
-	for {
-		ev, err := s.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, ev)
-	}
+	evs := drain(t, s)
 	if len(evs) != 4 || evs[0].Type != bus.VendorBlock || evs[1].Type != bus.VendorBlock || evs[2].Text != "Early June." || evs[3].Type != bus.Done {
 		t.Fatalf("events %+v", evs)
 	}
@@ -399,5 +377,22 @@ func TestModelsPaging(t *testing.T) {
 	ms, err := New(Config{BaseURL: srv.URL}).Models(context.Background())
 	if err != nil || len(ms) != 2 || ms[0].ID != "a" || ms[0].Context != 200000 || ms[1].ID != "b" {
 		t.Fatalf("models %+v err %v", ms, err)
+	}
+}
+
+// drain reads a stream to its end and closes it.
+func drain(t *testing.T, s bus.Stream) []bus.Event {
+	t.Helper()
+	defer s.Close()
+	var evs []bus.Event
+	for {
+		ev, err := s.Next()
+		if errors.Is(err, io.EOF) {
+			return evs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
 	}
 }

@@ -57,10 +57,6 @@ type Part struct {
 	Raw       json.RawMessage `json:"raw,omitempty"`        // VendorPart: the block, verbatim
 }
 
-// IsForeign reports whether p is a vendor block of a vendor other than
-// vendor: what an adapter for vendor leaves out.
-func (p Part) IsForeign(vendor string) bool { return p.Type == VendorPart && p.Vendor != vendor }
-
 // ToolCall is a model's request to call a tool.
 type ToolCall struct {
 	ID        string          `json:"id"`

@@ -348,6 +348,24 @@ func TestStreamedServerToolBlocks(t *testing.T) {
 	}
 }
 
+func TestAStreamedServerToolCallWithoutInputKeepsItsStartInput(t *testing.T) {
+	ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
+	sse := ev("message_start", `{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"claude-x","content":[],"usage":{"input_tokens":10,"output_tokens":1}}}`) +
+		ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"server_tool_use","id":"srvtoolu_1","name":"code_execution","input":{}}}`) +
+		ev("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":""}}`) +
+		ev("content_block_stop", `{"type":"content_block_stop","index":0}`) +
+		ev("message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}}`) +
+		ev("message_stop", `{"type":"message_stop"}`)
+	s, err := serve(t, 200, map[string]string{"content-type": "text/event-stream"}, sse).ChatStream(context.Background(), hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := drain(t, s)
+	if len(evs) != 2 || evs[0].Type != bus.VendorBlock || !strings.Contains(string(evs[0].Block.Raw), `"input":{}`) {
+		t.Fatalf("events %+v", evs)
+	}
+}
+
 func TestABrokenStreamedBlockInputIsAnError(t *testing.T) {
 	ev := func(name, data string) string { return "event: " + name + "\ndata: " + data + "\n\n" }
 	sse := ev("message_start", `{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"claude-x","content":[],"usage":{"input_tokens":10,"output_tokens":1}}}`) +

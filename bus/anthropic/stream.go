@@ -158,8 +158,8 @@ func (b *blockState) complete() (json.RawMessage, error) {
 	if err := json.Unmarshal(b.raw, &fields); err != nil {
 		return nil, errors.New("content block is not an object")
 	}
-	if b.gotJSON {
-		in := json.RawMessage(b.json.String())
+	// Input deltas that are all empty leave the input the start gave.
+	if in := json.RawMessage(strings.TrimSpace(b.json.String())); len(in) > 0 {
 		if !json.Valid(in) {
 			return nil, errors.New("streamed block input is not valid JSON")
 		}

@@ -263,6 +263,16 @@ func printRaw(w io.Writer, raw []byte) {
 	fmt.Fprintln(w, b.String())
 }
 
+// decodeOrPrint prints the kernel's answer as indented JSON when asJSON is
+// set (printed), and otherwise decodes it into v.
+func decodeOrPrint(w io.Writer, raw []byte, asJSON bool, v any) (printed bool, err error) {
+	if asJSON {
+		printRaw(w, raw)
+		return true, nil
+	}
+	return false, decodeInto(raw, v)
+}
+
 func decodeInto(raw []byte, v any) error {
 	if err := json.Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("unexpected answer from the kernel: %v", err)
@@ -815,15 +825,11 @@ it cites.`,
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if asJSON {
-				printRaw(w, raw)
-				return nil
-			}
 			var res struct {
 				Results []api.SearchHit `json:"results"`
 				Hybrid  bool            `json:"hybrid"`
 			}
-			if err := decodeInto(raw, &res); err != nil {
+			if printed, err := decodeOrPrint(w, raw, asJSON, &res); printed || err != nil {
 				return err
 			}
 			printSearch(w, text, res.Results, res.Hybrid)
@@ -972,14 +978,10 @@ claims are listed (default 100, at most 1000); the next page starts with
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if asJSON {
-				printRaw(w, raw)
-				return nil
-			}
 			var resp struct {
 				Claims []memory.Claim `json:"claims"`
 			}
-			if err := decodeInto(raw, &resp); err != nil {
+			if printed, err := decodeOrPrint(w, raw, asJSON, &resp); printed || err != nil {
 				return err
 			}
 			if len(resp.Claims) == 0 {
@@ -1048,14 +1050,10 @@ show ID' prints one piece with its content.`,
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if asJSON {
-				printRaw(w, raw)
-				return nil
-			}
 			var resp struct {
 				Evidence []memory.Evidence `json:"evidence"`
 			}
-			if err := decodeInto(raw, &resp); err != nil {
+			if printed, err := decodeOrPrint(w, raw, asJSON, &resp); printed || err != nil {
 				return err
 			}
 			if len(resp.Evidence) == 0 {
@@ -1167,12 +1165,8 @@ latest (--diff=latest); otherwise FROM..TO, FROM.. (to the latest), ..TO
 				if err != nil {
 					return err
 				}
-				if asJSON {
-					printRaw(w, raw)
-					return nil
-				}
 				var d memory.CanonDiff
-				if err := decodeInto(raw, &d); err != nil {
+				if printed, err := decodeOrPrint(w, raw, asJSON, &d); printed || err != nil {
 					return err
 				}
 				printCanonDiff(w, d)
@@ -1182,14 +1176,10 @@ latest (--diff=latest); otherwise FROM..TO, FROM.. (to the latest), ..TO
 				if err != nil {
 					return err
 				}
-				if asJSON {
-					printRaw(w, raw)
-					return nil
-				}
 				var resp struct {
 					Versions []memory.CanonVersion `json:"versions"`
 				}
-				if err := decodeInto(raw, &resp); err != nil {
+				if printed, err := decodeOrPrint(w, raw, asJSON, &resp); printed || err != nil {
 					return err
 				}
 				printCanonVersions(w, resp.Versions)
@@ -1206,12 +1196,8 @@ latest (--diff=latest); otherwise FROM..TO, FROM.. (to the latest), ..TO
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				printRaw(w, raw)
-				return nil
-			}
 			var cv canonAnswer
-			if err := decodeInto(raw, &cv); err != nil {
+			if printed, err := decodeOrPrint(w, raw, asJSON, &cv); printed || err != nil {
 				return err
 			}
 			printCanon(w, cv)
@@ -1697,14 +1683,10 @@ is required (no prefix), and so is --reason; redacting twice is refused.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				printRaw(w, raw)
-				return nil
-			}
 			var a struct {
 				Evidence memory.Evidence `json:"evidence"`
 			}
-			if err := decodeInto(raw, &a); err != nil {
+			if printed, err := decodeOrPrint(w, raw, asJSON, &a); printed || err != nil {
 				return err
 			}
 			fmt.Fprintf(w, "redacted %s: %d bytes of content erased; the id, the metadata and the citing claims stay\n", a.Evidence.ID, a.Evidence.Size)
